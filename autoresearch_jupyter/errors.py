@@ -1,0 +1,39 @@
+"""One root exception with narrow subclasses, so faces can turn any of them into one clean line."""
+
+from __future__ import annotations
+
+
+class AutoResearchError(Exception):
+    """Root of every error this package raises on purpose; its message is meant for the user."""
+
+
+class ProtocolError(AutoResearchError):
+    """The evaluation protocol is invalid (no metric, no direction, bad budget)."""
+
+
+class ScriptError(AutoResearchError):
+    """The baseline script cannot be read or parsed."""
+
+
+class BaselineError(AutoResearchError):
+    """The baseline failed, timed out or printed no metric: the search needs a working baseline."""
+
+
+class RunNotFoundError(AutoResearchError):
+    """No run with that id or name exists under the runs directory."""
+
+
+class NodeNotFoundError(AutoResearchError):
+    """No node with that id exists in the run."""
+
+
+class JournalError(AutoResearchError):
+    """The journal or run.json cannot be read as a run."""
+
+
+class ExecutorError(AutoResearchError):
+    """The executor cannot start or run node jobs (bad settings, broken interpreter)."""
+
+
+class UnknownPluginError(AutoResearchError):
+    """A proposer or executor name that is not registered."""

@@ -1,0 +1,30 @@
+"""Executors run node jobs: ``local`` (subprocesses on this machine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UnknownPluginError
+from ._base import Executor, Job, JobResult
+
+__all__ = ["Executor", "Job", "JobResult", "LocalExecutor", "get_executor"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LocalExecutor":
+        from .local import LocalExecutor
+
+        return LocalExecutor
+    raise AttributeError(name)
+
+
+_NAMES = ("local",)
+
+
+def get_executor(name: str, **settings: Any) -> Executor:
+    """Build an executor by name; the error lists the valid names."""
+    if name == "local":
+        from .local import LocalExecutor
+
+        return LocalExecutor(**settings)
+    raise UnknownPluginError(f"Unknown executor {name!r}. Valid executors: {', '.join(_NAMES)}.")

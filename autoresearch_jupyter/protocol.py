@@ -1,0 +1,128 @@
+"""The evaluation protocol: fixed before the first node runs, stored in run.json, never changed.
+
+Everything that decides whether one node is better than another lives here, so that no other
+part (and no proposer) can move the goalposts: the metric and its direction, the time budget,
+the seed, the smallest improvement that counts, and the frozen code with its hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+from typing import Any
+
+from .errors import ProtocolError
+
+FREEZE_MARK = re.compile(r"^\s*#\s*autoresearch:\s*freeze\b", re.IGNORECASE)
+END_MARK = re.compile(r"^\s*#\s*autoresearch:\s*end\b", re.IGNORECASE)
+METRIC_NAME = re.compile(r"^[A-Za-z_][\w.\-/]*$")
+
+PROTOCOL_VERSION = 1
+
+
+def frozen_spans(code: str) -> list[tuple[int, int]]:
+    """Line spans (0-based, inclusive, markers included) of the frozen regions of ``code``.
+
+    A ``# autoresearch: freeze`` line opens a region and ``# autoresearch: end`` closes it; a
+    region left open runs to the end of the file, so forgetting ``end`` freezes more, not less.
+    """
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    lines = code.splitlines()
+    for i, line in enumerate(lines):
+        if start is None and FREEZE_MARK.match(line):
+            start = i
+        elif start is not None and END_MARK.match(line):
+            spans.append((start, i))
+            start = None
+    if start is not None:
+        spans.append((start, len(lines) - 1))
+    return spans
+
+
+def frozen_blocks(code: str) -> tuple[str, ...]:
+    """The text of each frozen region, in order; two scripts agree on frozen code iff these match."""
+    lines = code.splitlines()
+    return tuple("\n".join(lines[a : b + 1]) for a, b in frozen_spans(code))
+
+
+def _hash_blocks(blocks: tuple[str, ...]) -> str:
+    return hashlib.sha256("\0".join(blocks).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """Metric, direction, budget, seed and frozen code of a run; immutable once a run starts."""
+
+    metric: str
+    maximize: bool
+    time_budget: float = 60.0
+    seed: int = 0
+    min_delta: float = 0.0
+    frozen: tuple[str, ...] = ()
+    frozen_hash: str = ""
+    smoke_budget: float = 10.0
+    version: int = PROTOCOL_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.metric or not METRIC_NAME.match(self.metric):
+            raise ProtocolError(
+                f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc"
+            )
+        if not (self.time_budget > 0 and math.isfinite(self.time_budget)):
+            raise ProtocolError(f"the time budget must be a positive number of seconds, got {self.time_budget}")
+        if not (self.smoke_budget > 0 and math.isfinite(self.smoke_budget)):
+            raise ProtocolError(f"the smoke budget must be a positive number of seconds, got {self.smoke_budget}")
+        if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):
+            raise ProtocolError(f"--min-delta must be a non-negative number, got {self.min_delta}")
+        if not self.frozen_hash:
+            object.__setattr__(self, "frozen_hash", _hash_blocks(self.frozen))
+
+    @classmethod
+    def for_script(cls, code: str, *, metric: str, maximize: bool, **settings: Any) -> "Protocol":
+        """Fix the protocol for a baseline script: its frozen regions become part of it."""
+        return cls(metric=metric, maximize=maximize, frozen=frozen_blocks(code), **settings)
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.maximize else "minimize"
+
+    def better(self, a: float, b: float) -> bool:
+        """True if metric ``a`` is strictly better than ``b`` in the protocol's direction."""
+        return a > b if self.maximize else a < b
+
+    def improves(self, child: float, parent: float) -> bool:
+        """True if ``child`` beats ``parent`` by more than ``min_delta``: the keep-or-revert rule."""
+        gain = child - parent if self.maximize else parent - child
+        return gain > self.min_delta
+
+    def sort_key(self, metric: float) -> float:
+        """A key for which smaller is better, whatever the direction."""
+        return -metric if self.maximize else metric
+
+    def frozen_violation(self, code: str) -> str | None:
+        """Why ``code`` breaks the frozen regions, or None if they are intact."""
+        blocks = frozen_blocks(code)
+        if _hash_blocks(blocks) == self.frozen_hash:
+            return None
+        if len(blocks) != len(self.frozen):
+            return f"frozen code changed: expected {len(self.frozen)} frozen region(s), found {len(blocks)}"
+        for i, (old, new) in enumerate(zip(self.frozen, blocks)):
+            if old != new:
+                return f"frozen code changed in region {i + 1} ({old.splitlines()[0].strip()!s} ...)"
+        return "frozen code changed"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["frozen"] = list(self.frozen)
+        data["direction"] = self.direction
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Protocol":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["frozen"] = tuple(kwargs.get("frozen", ()))
+        return cls(**kwargs)
