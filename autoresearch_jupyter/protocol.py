@@ -71,6 +71,8 @@ class Protocol:
             raise ProtocolError(
                 f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc"
             )
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ProtocolError(f"the seed must be an integer from 0 to 4294967295, got {self.seed!r}")
         if not (self.time_budget > 0 and math.isfinite(self.time_budget)):
             raise ProtocolError(f"the time budget must be a positive number of seconds, got {self.time_budget}")
         if not (self.smoke_budget > 0 and math.isfinite(self.smoke_budget)):

@@ -1,0 +1,64 @@
+"""Events of a search, for subscribers (CLI progress, the widget, tests).
+
+The engine calls these in a fixed order for each node: ``on_node_created`` (also for rejected
+proposals), ``on_node_started``, ``on_node_finished``, then ``on_best_changed`` if it became the
+best. The proposer is told about a finished node before callbacks are. Every hook takes
+``**info`` so new fields never break old subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from .node import Node
+
+logger = logging.getLogger(__name__)
+
+
+class Callback:
+    """Subclass and override the hooks you need; all are no-ops."""
+
+    def on_run_started(self, *, run_id: str, run_dir: str, resumed: bool, **info: Any) -> None: ...
+
+    def on_node_created(self, *, node: Node, **info: Any) -> None: ...
+
+    def on_node_started(self, *, node: Node, **info: Any) -> None: ...
+
+    def on_node_finished(self, *, node: Node, **info: Any) -> None: ...
+
+    def on_best_changed(self, *, node: Node, previous: Node | None, **info: Any) -> None: ...
+
+    def on_run_finished(self, *, state: str, reason: str | None, **info: Any) -> None: ...
+
+
+class CallbackList(Callback):
+    """Fans each event out to every callback; one failing subscriber does not stop the search."""
+
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self.callbacks = list(callbacks)
+
+    def _fan(self, hook: str, **kwargs: Any) -> None:
+        for cb in self.callbacks:
+            try:
+                getattr(cb, hook)(**kwargs)
+            except Exception:  # a broken view must not kill a running search
+                logger.exception("callback %s.%s failed", type(cb).__name__, hook)
+
+    def on_run_started(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_run_started", **kwargs)
+
+    def on_node_created(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_node_created", **kwargs)
+
+    def on_node_started(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_node_started", **kwargs)
+
+    def on_node_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_node_finished", **kwargs)
+
+    def on_best_changed(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_best_changed", **kwargs)
+
+    def on_run_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_run_finished", **kwargs)

@@ -1,0 +1,61 @@
+"""Options and helpers that several subcommands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import AutoResearchError
+from ..runs import RunDir, resolve_run
+
+
+def runs_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs-dir",
+        default=os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch"),
+        type=Path,
+        help="where runs live (default: ./.autoresearch, or $AUTORESEARCH_RUNS_DIR)",
+    )
+
+
+def run_ref_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run id, name, unique id prefix, or 'latest'")
+    runs_dir_option(parser)
+
+
+def open_run(args: argparse.Namespace) -> RunDir:
+    return resolve_run(args.runs_dir, args.run)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def write_output(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as err:
+        raise AutoResearchError(f"cannot write {path}: {err.strerror}") from None

@@ -1,0 +1,32 @@
+"""Running a search from the terminal (run and resume share it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import export
+from ..search import Search
+from ._common import print_json
+from ._progress import ProgressPrinter
+
+
+def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
+    """Run with live progress, then print the report; Ctrl-C stops cleanly and says how to resume."""
+    progress = ProgressPrinter(
+        protocol=search.protocol, steps=search.settings["steps"], stream=sys.stderr if as_json else sys.stdout
+    )
+    search.callbacks.callbacks.append(progress)
+    outcome = search.run()
+    report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
+    if as_json:
+        print_json(export.report_envelope(report))
+    else:
+        print()
+        print(export.render_report_text(report))
+        print(f"\nbest script: {outcome.run_dir / 'best.py'}")
+    if outcome.state == "stopped":
+        where = f" --runs-dir {runs_dir}" if str(runs_dir) != ".autoresearch" else ""
+        print(f"stopped; continue with: autoresearch resume {outcome.run_id}{where}", file=sys.stderr)
+        return 130
+    return 0

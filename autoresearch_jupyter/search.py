@@ -1,0 +1,534 @@
+"""The search loop: ask the policy and proposer, check, run, read the metric, keep or revert.
+
+Only this loop changes node state. It knows the parts through their interfaces and tells the
+world through callbacks (callbacks.py); the journal is written before any callback runs, so
+what a subscriber sees is already on disk.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import export
+from .callbacks import Callback, CallbackList
+from .diffs import unified_diff
+from .errors import BaselineError, ProtocolError
+from .executors import Executor, Job, JobResult, get_executor
+from .guard import Guard, code_hash
+from .journal import Journal
+from .metrics import read_metric
+from .node import Node, Operator, Status
+from .policy import Decision, GreedyTreePolicy, Policy
+from .proposers import Context, Proposer, get_proposer
+from .protocol import Protocol
+from .runs import RunDir
+from .tree import Tree
+
+logger = logging.getLogger(__name__)
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
+_POLL = 0.25  # seconds between checks for stop requests while nodes run
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a search ended; ``tree`` is the final tree (safe to read, not to change)."""
+
+    run_id: str
+    run_dir: Path
+    state: str  # finished | stopped | failed
+    reason: str | None
+    protocol: Protocol
+    tree: Tree
+
+    @property
+    def best(self) -> Node | None:
+        return self.tree.best(self.protocol)
+
+    @property
+    def baseline(self) -> Node | None:
+        return self.tree.root
+
+
+def failure_reason(tail: str, exit_code: int | None) -> str:
+    """One line saying why a script failed: its last exception line, or how it exited."""
+    for line in reversed(tail.splitlines()):
+        match = _ERROR_LINE.match(line)
+        if match:
+            return line.strip()[:300]
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"
+
+
+def default_settings(**overrides: Any) -> dict[str, Any]:
+    """The run settings stored in run.json; resume rebuilds the parts from them."""
+    settings: dict[str, Any] = {
+        "steps": 20,
+        "max_time": None,
+        "smoke": False,
+        "goal": "",
+        "proposer": {"name": "mutate"},
+        "executor": {"name": "local", "workers": 1},
+        "policy": {},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
+    return settings
+
+
+class Search:
+    """One run of the tree search over a baseline script.
+
+    Build it with the baseline ``code`` and a fixed ``protocol``, then call :meth:`run`, which
+    blocks until the budget is spent, nothing is left to try, or :meth:`stop` is called (from
+    any thread). :meth:`resume` continues a run from its directory.
+    """
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        protocol: Protocol,
+        runs_dir: str | Path = ".autoresearch",
+        name: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        proposer: Proposer | None = None,
+        executor: Executor | None = None,
+        policy: Policy | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        if not code.strip():
+            raise ProtocolError("the baseline script is empty")
+        self.code = code
+        self.protocol = protocol
+        self.settings = default_settings(**(settings or {}))
+        self._check_settings()
+        self._runs_dir = Path(runs_dir)
+        self._name = name
+        self._source = source
+        self._proposer = proposer
+        self._executor = executor
+        self._policy = policy
+        self.callbacks = CallbackList(callbacks)
+        self.run_dir: RunDir | None = None
+        self.tree = Tree()
+        self._resumed = False
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._exhausted: set[tuple[int, Operator]] = set()
+        self._inflight: dict[concurrent.futures.Future[JobResult], tuple[Node, str]] = {}
+        self._journal: Journal | None = None
+        self._guard = Guard(protocol=protocol)
+        self._started = 0.0
+        self._best_id: int | None = None
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def resume(
+        cls,
+        run_dir: RunDir,
+        *,
+        steps: int | None = None,
+        proposer: Proposer | None = None,
+        executor: Executor | None = None,
+        callbacks: Iterable[Callback] = (),
+    ) -> "Search":
+        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
+        replay = run_dir.load()
+        root = replay.tree.root
+        if root is None:
+            raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
+        settings = dict(run_dir.settings)
+        if steps is not None:
+            settings["steps"] = steps
+        search = cls(
+            code=root.code,
+            protocol=run_dir.protocol,
+            settings=settings,
+            proposer=proposer,
+            executor=executor,
+            callbacks=callbacks,
+        )
+        search.run_dir = run_dir
+        search.tree = replay.tree
+        search._resumed = True
+        for node in search.tree:
+            search._guard.remember(node.code)
+        return search
+
+    def _check_settings(self) -> None:
+        steps, max_time = self.settings["steps"], self.settings["max_time"]
+        if not isinstance(steps, int) or steps < 0:
+            raise ProtocolError(f"--steps must be a non-negative integer, got {steps!r}")
+        if max_time is not None and not max_time > 0:
+            raise ProtocolError(f"--max-time must be a positive number of seconds, got {max_time!r}")
+
+    def _build_parts(self) -> None:
+        if self._proposer is None:
+            options = dict(self.settings["proposer"])
+            self._proposer = get_proposer(options.pop("name"), seed=self.protocol.seed, **options)
+        if self._executor is None:
+            options = dict(self.settings["executor"])
+            self._executor = get_executor(options.pop("name"), **options)
+        if self._policy is None:
+            self._policy = GreedyTreePolicy(seed=self.protocol.seed, **self.settings["policy"])
+
+    # ---- public API --------------------------------------------------------------------
+
+    @property
+    def proposer(self) -> Proposer | None:
+        return self._proposer
+
+    def stop(self) -> None:
+        """Ask the loop to stop: running nodes are cancelled, the journal is kept. Thread-safe."""
+        self._stop.set()
+
+    @property
+    def best(self) -> Node | None:
+        return self.tree.best(self.protocol)
+
+    def run(self) -> Outcome:
+        """Run the search to its end; raises BaselineError when the baseline does not work."""
+        self._build_parts()
+        assert self._executor is not None
+        if self.run_dir is None:
+            self.run_dir = RunDir.create(
+                self._runs_dir,
+                name=self._name,
+                protocol=self.protocol,
+                settings=self.settings,
+                source=self._source,
+            )
+        self._journal = Journal(self.run_dir.journal_path)
+        self._started = time.monotonic()
+        state, reason = "failed", "internal error"
+        try:
+            (self._journal.run_resumed if self._resumed else self._journal.run_started)()
+            self.callbacks.on_run_started(
+                run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
+                protocol=self.protocol, tree=self.tree,
+            )
+            self._start_executor()
+            state, reason = self._loop()
+        except KeyboardInterrupt:
+            state, reason = "stopped", "interrupted by the user"
+        except BaselineError as err:
+            state, reason = "failed", str(err).splitlines()[0]
+            raise
+        finally:
+            self._cancel_all()
+            self._executor.close()
+            self._finish(state, reason)
+        return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self.tree)
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def _start_executor(self) -> None:
+        from .executors.local import top_level_imports
+
+        assert self._executor is not None
+        try:
+            imports = top_level_imports(self.code)
+        except SyntaxError:
+            imports = []
+        self._executor.start(warm_imports=imports, env=self._seed_env())
+
+    def _seed_env(self) -> dict[str, str]:
+        seed = str(self.protocol.seed)
+        return {"AUTORESEARCH_SEED": seed, "PYTHONHASHSEED": seed}
+
+    def _loop(self) -> tuple[str, str | None]:
+        root = self.tree.root
+        if root is None:
+            root = self._create_baseline()
+        if not root.status.is_finished() or root.status is Status.CANCELLED:
+            self._submit(root)
+            self._drain(until_empty=True)
+            if self._stop.is_set():
+                return "stopped", "stopped by the user"
+        self._check_baseline(self.tree.root)
+        # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
+        for node in list(self.tree):
+            if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
+                self._submit(node)
+        steps = self.settings["steps"]
+        nothing_left = False
+        while True:
+            if self._stop.is_set():
+                return "stopped", "stopped by the user"
+            if self._time_up():
+                return "finished", f"max time of {self.settings['max_time']:g} s reached"
+            while (
+                not nothing_left
+                and len(self._inflight) < self._capacity()
+                and len(self.tree) - 1 < steps
+                and not self._stop.is_set()
+            ):
+                node = self._propose_next()
+                if node is None:
+                    nothing_left = True
+                elif node.status is Status.PENDING:
+                    self._submit(node)
+            if not self._inflight:
+                if len(self.tree) - 1 >= steps:
+                    return "finished", f"step budget of {steps} nodes spent"
+                return "finished", "no unexplored moves left"
+            self._drain(until_empty=False)
+            nothing_left = False  # a finished node may open new moves
+
+    def _capacity(self) -> int:
+        assert self._executor is not None
+        return max(1, self._executor.capacity)
+
+    def _time_up(self) -> bool:
+        max_time = self.settings["max_time"]
+        return max_time is not None and time.monotonic() - self._started >= max_time
+
+    def _progress(self) -> float:
+        steps = max(1, self.settings["steps"])
+        progress = (len(self.tree) - 1) / steps
+        max_time = self.settings["max_time"]
+        if max_time:
+            progress = max(progress, (time.monotonic() - self._started) / max_time)
+        return min(1.0, progress)
+
+    def _drain(self, *, until_empty: bool) -> None:
+        """Wait for running jobs; handle each as it finishes. Returns after at least one."""
+        while self._inflight:
+            timeout = _POLL
+            max_time = self.settings["max_time"]
+            if max_time is not None:
+                timeout = min(timeout, max(0.0, max_time - (time.monotonic() - self._started)))
+            done, _ = concurrent.futures.wait(
+                list(self._inflight), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                node, stage = self._inflight.pop(future)
+                self._handle(node, stage, future.result())
+            if self._stop.is_set() or self._time_up():
+                self._cancel_all()
+                return
+            if done and not until_empty:
+                return
+
+    # ---- nodes -------------------------------------------------------------------------
+
+    def _create_baseline(self) -> Node:
+        node = Node(
+            id=0, parent=None, operator=Operator.BASELINE, plan="baseline", code=self.code,
+            code_hash=self._hash(self.code), created_at=time.time(),
+        )
+        self._add(node)
+        return node
+
+    def _propose_next(self) -> Node | None:
+        """Ask the policy and the proposer for the next node; None when nothing is left."""
+        assert self._policy is not None and self._proposer is not None
+        while True:
+            decision = self._policy.next(
+                tree=self.tree, protocol=self.protocol,
+                operators=self._proposer.operators, exhausted=self._exhausted,
+            )
+            if decision is None:
+                return None
+            parent = self.tree[decision.parent]
+            context = Context(
+                protocol=self.protocol, tree=self.tree, parent=parent, operator=decision.operator,
+                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.get("goal", ""),
+            )
+            proposal = self._proposer.propose(context=context)
+            if proposal is None:
+                self._exhausted.add((decision.parent, decision.operator))
+                continue
+            return self._node_from(decision, parent, proposal)
+
+    def _node_from(self, decision: Decision, parent: Node, proposal: Any) -> Node:
+        meta = dict(proposal.meta)
+        if decision.note:
+            meta["policy"] = decision.note
+        if decision.backtrack:
+            meta["backtrack"] = True
+        node = Node(
+            id=self.tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
+            code=proposal.code, code_hash=self._hash(proposal.code),
+            diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
+            created_at=time.time(), usage=proposal.usage, meta=meta,
+        )
+        reason = proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
+        if reason:
+            node.status, node.reason, node.finished_at = Status.REJECTED, reason, time.time()
+        self._add(node)
+        return node
+
+    @staticmethod
+    def _hash(code: str) -> str:
+        try:
+            return code_hash(code)
+        except SyntaxError:
+            return ""
+
+    def _add(self, node: Node) -> None:
+        assert self.run_dir is not None and self._journal is not None
+        with self._lock:
+            self.tree.add(node)
+        self._guard.remember(node.code)
+        self.run_dir.write_node_script(node.id, node.code)
+        self._journal.node_created(node)
+        self.callbacks.on_node_created(node=node, tree=self.tree)
+        if node.status is Status.REJECTED:
+            self.callbacks.on_node_finished(node=node, tree=self.tree)
+
+    def _submit(self, node: Node, stage: str | None = None) -> None:
+        assert self._executor is not None and self.run_dir is not None and self._journal is not None
+        two_stage = self.settings["smoke"] and node.id != 0
+        stage = stage or ("smoke" if two_stage else "full")
+        node_dir = self.run_dir.node_dir(node.id)
+        result_path = node_dir / ("smoke-result.json" if stage == "smoke" else "result.json")
+        result_path.unlink(missing_ok=True)
+        env = {
+            **self._seed_env(),
+            "AUTORESEARCH_TIME_BUDGET": f"{self.protocol.time_budget:g}",
+            "AUTORESEARCH_NODE_ID": str(node.id),
+            "AUTORESEARCH_RESULT": str(result_path.resolve()),
+            "AUTORESEARCH_METRIC": self.protocol.metric,
+        }
+        if stage == "smoke":
+            env["AUTORESEARCH_SMOKE"] = "1"
+        job = Job(
+            node_id=node.id,
+            script=self.run_dir.script_path(node.id).resolve(),
+            workdir=node_dir.resolve(),
+            timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
+            env=env,
+            log_name="smoke.log" if stage == "smoke" else "output.log",
+        )
+        if stage == "smoke" or not two_stage:  # the first stage of the node starts it
+            with self._lock:
+                node.status, node.started_at = Status.RUNNING, time.time()
+                node.metric = node.kept = node.reason = None
+            self._journal.node_started(node.id)
+            self.callbacks.on_node_started(node=node, tree=self.tree)
+        self._inflight[self._executor.submit(job=job)] = (node, stage)
+
+    def _handle(self, node: Node, stage: str, result: JobResult) -> None:
+        if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
+            self._submit(node, "full")
+            return
+        fields = self._judge(node, stage, result)
+        previous = self.tree.best(self.protocol)
+        with self._lock:
+            for key, value in fields.items():
+                setattr(node, key, value)
+        assert self._journal is not None and self._proposer is not None
+        self._journal.node_finished(node.id, **fields)
+        self._proposer.on_node_finished(node=node, tree=self.tree)
+        self.callbacks.on_node_finished(node=node, tree=self.tree)
+        best = self.tree.best(self.protocol)
+        if best is not None and (previous is None or best.id != previous.id):
+            self.callbacks.on_best_changed(node=best, previous=previous, tree=self.tree)
+
+    def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
+        """The node's status, metric, reason and keep-or-revert verdict from its job result."""
+        assert self.run_dir is not None
+        smoke = "smoke run: " if stage == "smoke" else ""
+        fields: dict[str, Any] = {
+            "exit_code": result.exit_code, "exec_time": round(result.exec_time, 4),
+            "output_tail": result.output_tail, "finished_at": time.time(),
+            "metric": None, "kept": False, "reason": None,
+        }
+        if result.cancelled:
+            fields.update(status=Status.CANCELLED, reason="cancelled", kept=None)
+        elif result.timed_out:
+            budget = self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget
+            fields.update(status=Status.TIMEOUT, reason=f"{smoke}timed out after {budget:g} s")
+        elif result.error or result.exit_code:
+            reason = result.error or failure_reason(result.output_tail, result.exit_code)
+            fields.update(status=Status.BUGGY, reason=smoke + reason)
+        else:
+            output = _read_text(result.log_path)
+            metric, why = read_metric(
+                name=self.protocol.metric, output=output, result_path=self.run_dir.node_dir(node.id) / "result.json"
+            )
+            fields["metric"] = metric
+            if why:
+                fields.update(status=Status.BUGGY, reason=why)
+            else:
+                fields.update(status=Status.OK, kept=self._keeps(node, metric))
+        return fields
+
+    def _keeps(self, node: Node, metric: float | None) -> bool:
+        """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
+        if node.parent is None:
+            return True
+        ancestor: Node | None = self.tree[node.parent]
+        while ancestor is not None and not ancestor.is_good:
+            ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
+        if ancestor is None or ancestor.metric is None or metric is None:
+            return metric is not None
+        return self.protocol.improves(metric, ancestor.metric)
+
+    def _check_baseline(self, root: Node | None) -> None:
+        if root is None or root.status is Status.OK:
+            return
+        what = {
+            Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
+            "(raise --timeout or make the script faster)",
+            Status.BUGGY: f"the baseline failed: {root.reason}",
+        }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
+        raise BaselineError(
+            f"{what}. The search needs a working baseline that prints "
+            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
+        )
+
+    def _cancel_all(self) -> None:
+        if not self._inflight or self._executor is None:
+            return
+        for node, _ in list(self._inflight.values()):
+            self._executor.cancel(node_id=node.id)
+        for future, (node, stage) in list(self._inflight.items()):
+            try:
+                result = future.result(timeout=30)
+            except Exception:  # the executor itself broke; record what we know
+                logger.exception("node %s: no result after cancel", node.id)
+                continue
+            finally:
+                self._inflight.pop(future, None)
+            self._handle(node, stage, result)
+
+    def _finish(self, state: str, reason: str | None) -> None:
+        assert self.run_dir is not None
+        if self._journal is not None:
+            try:
+                self._journal.run_finished(state, reason)
+            finally:
+                self._journal.close()
+        best = self.tree.best(self.protocol)
+        if best is not None:
+            script = export.export_script(self.tree, self.protocol, best.id, run_id=self.run_dir.id)
+            self.run_dir.best_path.write_text(script)
+        self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
