@@ -29,7 +29,7 @@ from .node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from .proposers import Context, Proposer, get_proposer
 from .protocol import Protocol
-from .runs import RunDir
+from .runs import RunDir, summarize
 from .tree import Tree
 
 logger = logging.getLogger(__name__)
@@ -517,7 +517,7 @@ class Search:
         assert self.run_dir is not None
         if self._journal is not None:
             try:
-                self._journal.run_finished(state, reason)
+                self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol))
             finally:
                 self._journal.close()
         best = self.tree.best(self.protocol)

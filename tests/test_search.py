@@ -42,7 +42,7 @@ def test_every_kind_of_node_outcome(tmp_path, scripted, monkeypatch):
         ("better", variant("x = 3")),
         ("worse", variant("x = 2")),
         ("frozen edit", BASE.replace('"AUTORESEARCH_SEED"', '"OTHER"')),
-        ("duplicate", variant("x = 3  # same code, other comment")),
+        ("duplicate", variant("x = 2  # same code as a sibling, other comment")),
         ("syntax", variant("x = (")),
         ("exit 3", variant("import sys; sys.exit(3)")),
         ("raises", variant("raise ValueError('bad shape')")),

@@ -1,0 +1,377 @@
+"""The runs directory (``.autoresearch/``): one folder per run, found by id, name or prefix.
+
+A run folder holds ``run.json`` (protocol and settings, written once, atomically),
+``journal.jsonl`` (the events; the truth), ``nodes/<id>/`` (each node's script and output) and
+``best.py``. Run ids are ``YYYYmmdd-HHMMSS-xxxx`` (local time plus 4 random hex digits): they
+sort by creation time, read as dates, and two runs started in the same second still differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
+from .journal import Journal, Replay, load_journal, loads
+from .protocol import Protocol
+from .tree import Tree
+
+RUN_VERSION = 1
+DEFAULT_RUNS_DIR = Path(".autoresearch")
+RUN_FILE = "run.json"
+JOURNAL_FILE = "journal.jsonl"
+LATEST = ("latest", "last")
+_MAX_NAME = 100
+
+
+class RunNameError(AutoResearchError):
+    """A run name that is already taken or cannot be used as a name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """One line of ``autoresearch ls``; a run that cannot be read has state "corrupt" and ``error``."""
+
+    id: str
+    path: str
+    name: str | None = None
+    created_at: float | None = None
+    state: str = "corrupt"  # running | interrupted | finished | stopped | failed | corrupt
+    nodes: int = 0
+    best_id: int | None = None
+    best_metric: float | None = None
+    baseline_metric: float | None = None
+    metric: str | None = None
+    maximize: bool | None = None
+    error: str | None = None
+
+    @property
+    def direction(self) -> str | None:
+        return None if self.maximize is None else ("maximize" if self.maximize else "minimize")
+
+
+def summarize(tree: Tree, protocol: Protocol) -> dict[str, Any]:
+    """What ``list_runs`` shows about a tree; pass it to ``Journal.run_finished(summary=...)``."""
+    best = tree.best(protocol)
+    root = tree.root
+    return {
+        "nodes": len(tree),
+        "counts": {k: v for k, v in tree.counts().items() if v},
+        "best_id": best.id if best is not None else None,
+        "best_metric": best.metric if best is not None else None,
+        "baseline_metric": root.metric if root is not None and root.is_good else None,
+    }
+
+
+class RunDir:
+    """One run's folder: its fixed facts from run.json and the paths of everything else."""
+
+    def __init__(self, path: Path, info: dict[str, Any]) -> None:
+        """Use ``RunDir.create`` or ``RunDir.open``."""
+        self.path = path
+        self.info = info
+        self._protocol = Protocol.from_dict(info["protocol"])
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @classmethod
+    def create(
+        cls,
+        runs_dir: str | os.PathLike[str] | None,
+        *,
+        name: str | None = None,
+        protocol: Protocol,
+        settings: dict[str, Any],
+        source: str | None = None,
+    ) -> "RunDir":
+        """Make a new run folder with its run.json; raises RunNameError if ``name`` is taken."""
+        runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+        if name is not None:
+            _check_name(runs, name)
+        runs.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+            try:
+                (runs / run_id).mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 collisions in one second
+            raise AutoResearchError(f"cannot make a new run folder in {runs}")
+        path = runs / run_id
+        info = {
+            "version": RUN_VERSION,
+            "id": run_id,
+            "name": name,
+            "created_at": time.time(),
+            "protocol": protocol.to_dict(),
+            "settings": settings,
+            "source": source,
+        }
+        text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
+        atomic_write(path / RUN_FILE, text)
+        (path / JOURNAL_FILE).touch()
+        (path / "nodes").mkdir()
+        return cls(path, json.loads(text))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> "RunDir":
+        """Open an existing run folder; RunNotFoundError if absent, JournalError if run.json is bad."""
+        path = Path(path)
+        if not path.is_dir():
+            raise RunNotFoundError(f"no run at {path}")
+        return cls(path, _read_info(path))
+
+    # fixed facts
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def name(self) -> str | None:
+        return self.info.get("name")
+
+    @property
+    def created_at(self) -> float | None:
+        return self.info.get("created_at")
+
+    @property
+    def protocol(self) -> Protocol:
+        return self._protocol
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.info.get("settings") or {})
+
+    @property
+    def source(self) -> str | None:
+        return self.info.get("source")
+
+    # paths
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / JOURNAL_FILE
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.py"
+
+    def node_dir(self, node_id: int) -> Path:
+        """``nodes/<id>/``, created on demand."""
+        path = self.path / "nodes" / str(int(node_id))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def script_path(self, node_id: int) -> Path:
+        """``nodes/<id>/train.py`` (not created; see ``write_node_script``)."""
+        return self.path / "nodes" / str(int(node_id)) / "train.py"
+
+    def output_path(self, node_id: int) -> Path:
+        return self.path / "nodes" / str(int(node_id)) / "output.log"
+
+    def result_path(self, node_id: int) -> Path:
+        return self.path / "nodes" / str(int(node_id)) / "result.json"
+
+    def write_node_script(self, node_id: int, code: str) -> Path:
+        """Write a node's full script atomically; returns its path."""
+        self.node_dir(node_id)
+        path = self.script_path(node_id)
+        atomic_write(path, code)
+        return path
+
+    # the journal
+
+    def journal(self, *, durable: bool = True) -> Journal:
+        """The journal, opened for append (a torn last line is repaired first)."""
+        return Journal(self.journal_path, durable=durable)
+
+    def load(self) -> Replay:
+        """Replay the journal; JournalError if it is damaged in the middle."""
+        return load_journal(self.journal_path)
+
+    def summary(self) -> RunSummary:
+        """This run as ``list_runs`` shows it; reads only the journal's last line when it can."""
+        protocol = self._protocol
+        base = dict(
+            id=self.id, path=str(self.path), name=self.name, created_at=self.created_at,
+            metric=protocol.metric, maximize=protocol.maximize,
+        )
+        finished = _finished_summary(self.journal_path)
+        if finished is not None:
+            state, data = finished
+            return RunSummary(
+                **base, state=state, nodes=int(data.get("nodes") or 0), best_id=data.get("best_id"),
+                best_metric=data.get("best_metric"), baseline_metric=data.get("baseline_metric"),
+            )
+        replay = self.load()
+        data = summarize(replay.tree, protocol)
+        return RunSummary(
+            **base, state=replay.state, nodes=data["nodes"], best_id=data["best_id"],
+            best_metric=data["best_metric"], baseline_metric=data["baseline_metric"],
+        )
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: never half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return str(obj)  # settings are for people to read back; never fail a run over one value
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    file = path / RUN_FILE
+    try:
+        info = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JournalError(f"{file} is missing: {path.name} is not a complete run (delete the folder)") from None
+    except (OSError, ValueError) as err:
+        raise JournalError(f"{file} is damaged ({str(err).splitlines()[0][:80]}): restore it or delete the run") from None
+    if not isinstance(info, dict) or not isinstance(info.get("protocol"), dict):
+        raise JournalError(f"{file} is not a run description (no protocol): restore it or delete the run")
+    version = info.get("version", RUN_VERSION)
+    if isinstance(version, int) and version > RUN_VERSION:
+        raise JournalError(f"{file} is format v{version}, newer than this autoresearch-jupyter reads: upgrade it")
+    try:
+        Protocol.from_dict(info["protocol"])
+    except (ProtocolError, TypeError, ValueError) as err:
+        raise JournalError(f"{file} has an invalid protocol ({str(err).splitlines()[0][:80]})") from None
+    return info
+
+
+def _finished_summary(journal: Path) -> tuple[str, dict[str, Any]] | None:
+    """(state, summary) from a last line that is a run_finished with a summary; else None."""
+    try:
+        with open(journal, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 8192))
+            chunk = f.read()
+    except OSError:
+        return None
+    lines = chunk.rstrip(b"\n").rsplit(b"\n", 1)
+    if len(lines) < 2 and size > len(chunk):
+        return None  # the last line is longer than the chunk: not a run_finished
+    try:
+        event = loads(lines[-1])
+    except ValueError:
+        return None
+    if (
+        isinstance(event, dict) and event.get("event") == "run_finished"
+        and isinstance(event.get("summary"), dict) and event.get("state") in ("finished", "stopped", "failed")
+    ):
+        return event["state"], event["summary"]
+    return None
+
+
+def _check_name(runs: Path, name: str) -> None:
+    if not name or name != name.strip() or len(name) > _MAX_NAME or not name.isprintable():
+        raise RunNameError(f"invalid run name {name!r}: use 1-{_MAX_NAME} printable characters, no outer spaces")
+    if name.lower() in LATEST:
+        raise RunNameError(f"{name!r} is reserved (it means the newest run); pick another name")
+    for path, info in _scan(runs):
+        if name in (path.name, (info or {}).get("name")):
+            raise RunNameError(f"a run named {name!r} already exists ({path.name}); pick another name")
+
+
+def _scan(runs: Path) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """Each run folder with its run.json (None where missing or unreadable)."""
+    try:
+        entries = sorted(runs.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for path in entries:
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = None
+        yield path, info if isinstance(info, dict) else None
+
+
+def _created(path: Path, info: dict[str, Any] | None) -> tuple[float, str]:
+    created = (info or {}).get("created_at")
+    if not isinstance(created, (int, float)):
+        try:
+            created = path.stat().st_mtime
+        except OSError:
+            created = 0.0
+    return float(created), path.name
+
+
+def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunSummary]:
+    """Every run under ``runs_dir``, oldest first; unreadable runs are listed as "corrupt"."""
+    runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+    out: list[tuple[tuple[float, str], RunSummary]] = []
+    for path, info in _scan(runs):
+        try:
+            summary = RunDir.open(path).summary()
+        except (JournalError, ProtocolError) as err:
+            summary = RunSummary(
+                id=path.name, path=str(path), name=(info or {}).get("name"),
+                created_at=(info or {}).get("created_at"), error=str(err),
+            )
+        out.append((_created(path, info), summary))
+    return [s for _, s in sorted(out, key=lambda pair: pair[0])]
+
+
+def resolve_run(runs_dir: str | os.PathLike[str] | None, ref: str) -> RunDir:
+    """The run that ``ref`` names: an exact id, an exact name, a unique id prefix, "latest"/"last",
+    or a path to a run folder. RunNotFoundError if none or several match; JournalError if the
+    run's run.json is damaged."""
+    runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+    ref = ref.strip()
+    if not ref:
+        raise RunNotFoundError("no run given: pass a run id, name, id prefix or 'latest'")
+    if (os.sep in ref or "/" in ref) and (Path(ref) / RUN_FILE).exists():
+        return RunDir.open(ref)
+    if not runs.is_dir():
+        raise RunNotFoundError(f"no run {ref!r}: there is no runs directory at {runs} (start a run first, or pass --runs-dir)")
+    scanned = list(_scan(runs))
+    if not scanned:
+        raise RunNotFoundError(f"no run {ref!r}: there are no runs in {runs} yet")
+    if ref.lower() in LATEST:
+        path, _ = max(scanned, key=lambda pair: _created(*pair))
+        return RunDir.open(path)
+    for path, _ in scanned:
+        if path.name == ref:
+            return RunDir.open(path)
+    named = [path for path, info in scanned if info is not None and info.get("name") == ref]
+    matches = named or [path for path, _ in scanned if path.name.startswith(ref)]
+    if len(matches) == 1:
+        return RunDir.open(matches[0])
+    if matches:
+        shown = ", ".join(p.name for p in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise RunNotFoundError(f"{ref!r} is ambiguous: it matches {len(matches)} runs ({shown}); give more of the id")
+    newest = sorted(scanned, key=lambda pair: _created(*pair), reverse=True)[:5]
+    known = ", ".join(p.name + (f" ({i['name']})" if i and i.get("name") else "") for p, i in newest)
+    more = f" and {len(scanned) - 5} more" if len(scanned) > 5 else ""
+    raise RunNotFoundError(f"no run {ref!r} in {runs}; known runs: {known}{more}")
+
