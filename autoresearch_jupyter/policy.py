@@ -60,6 +60,16 @@ def failure_streak(tree: Tree, node_id: int) -> int:
     return streak
 
 
+def _continues(tree: Tree, target: Node) -> bool:
+    """True if expanding ``target`` goes on where the last expansion left off (not a backtrack)."""
+    for node in reversed(list(tree)):
+        if node.parent is None or node.status is Status.REJECTED:
+            continue
+        # Down the chain it just grew, or another sibling after a child that was not kept.
+        return target.id == node.id or (target.id == node.parent and not node.kept)
+    return False
+
+
 class GreedyTreePolicy(Policy):
     """Drafts first, then improve the best; debug with a probability; backtrack on plateaus."""
 
@@ -136,6 +146,8 @@ class GreedyTreePolicy(Policy):
         target = fresh[0] if fresh else candidates[0]
         if best is None or target.id == best.id:
             return Decision(target.id, Operator.IMPROVE)
+        if _continues(tree, target):
+            return Decision(target.id, Operator.IMPROVE, note=f"working on node {target.id}; best node {best.id} plateaued")
         why = (
             f"{self.patience} children in a row without improvement"
             if (best.id, Operator.IMPROVE) not in exhausted

@@ -363,8 +363,7 @@ class Search:
         meta = dict(proposal.meta)
         if decision.note:
             meta["policy"] = decision.note
-        if decision.backtrack:
-            meta["backtrack"] = True
+        meta["backtrack"] = decision.backtrack  # the report counts these, not a guess
         node = Node(
             id=self.tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
             code=proposal.code, code_hash=self._hash(proposal.code),
