@@ -1,0 +1,317 @@
+"""One job from start to result: start (cold or warm), capture, enforce the clock, kill, report.
+
+A single thread per job waits on everything at once with poll(): the output pipe, the process's
+exit (a pidfd, or the zygote's message) and a wake-up pipe for cancel. No sleeps, so a job that
+does nothing costs little more than the interpreter's own start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Mapping
+
+from ._base import Job, JobResult
+from ._capture import CappedLog
+from ._procs import ExitWatch, JobProcesses, memory_failure, set_memory_limit, signal_group
+from ._warm import Zygote
+from ._watchdog import Watchdog
+from ._zygote import FrameReader
+
+logger = logging.getLogger(__name__)
+
+READ_SIZE = 1 << 20
+DRAIN_SECONDS = 1.0  # after the script exits, how long leftovers may keep the output pipe open
+STUCK_SECONDS = 10.0  # after SIGKILL, how long to wait for an exit before giving up on the process
+PID_TIMEOUT = 30.0  # how long a warm child may take to report that it started
+
+
+class StartError(Exception):
+    """The process could not be started (bad interpreter, missing workdir)."""
+
+
+@dataclasses.dataclass
+class Settings:
+    """The executor settings a job needs."""
+
+    python: str
+    grace: float
+    log_limit: int
+    memory_limit: int | None
+
+
+class _ColdProcess:
+    """A ``python train.py`` child of ours; its exit is seen through a pidfd."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.pid = proc.pid
+        self.started = time.monotonic()
+        self.watch = ExitWatch(proc)
+        self.fd = self.watch.fd
+        self.exit_code: int | None = None
+        self.lost = False
+
+    def on_ready(self) -> bool:
+        return True  # exited; not reaped yet, so its group id stays reserved while leftovers are handled
+
+    def finish(self) -> None:
+        self.exit_code = self.watch.reap()
+
+    def close(self) -> None:
+        self.watch.close()
+
+
+class _WarmProcess:
+    """A fork of the zygote; the zygote reports its exit code over the job socket."""
+
+    def __init__(self, sock: socket.socket, pid: int, reader: FrameReader, pending: list[dict]) -> None:
+        self.sock, self.pid, self.reader = sock, pid, reader
+        self.pending = pending  # frames that came with the pid (a quick job's exit can)
+        self.started = time.monotonic()
+        self.fd = sock.fileno()
+        self.exit_code: int | None = None
+        self.lost = False
+
+    def on_ready(self) -> bool:
+        if not self.pending:
+            data = self.sock.recv(4096)
+            if not data:  # the zygote died: the exit code is lost; make sure nothing is left running
+                self.lost = True
+                signal_group(self.pid, signal.SIGKILL)
+                return True
+            self.pending = [msg for msg, _ in self.reader.feed(data)]
+        messages, self.pending = self.pending, []
+        for msg in messages:
+            if "exit" in msg:
+                self.exit_code = int(msg["exit"])
+                return True
+        return False
+
+    def finish(self) -> None:
+        """Nothing to do: the zygote reaped the child and sent its exit code."""
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RunningJob:
+    """A job's life; ``run`` blocks in the job's thread, ``request_cancel`` may come from any thread."""
+
+    def __init__(self, job: Job, settings: Settings, tag: str, watchdog: Watchdog | None = None) -> None:
+        self.job = job
+        self.settings = settings
+        self.tag = tag
+        self.watchdog = watchdog
+        self.cancel_requested = False
+        self._wake_r, self._wake_w = os.pipe()
+        self._wake_lock = threading.Lock()  # never write to the wake fd after it closed (fds get reused)
+        self._wake_open = True
+
+    def request_cancel(self) -> None:
+        self.cancel_requested = True
+        with self._wake_lock:
+            if self._wake_open:
+                try:
+                    os.write(self._wake_w, b"x")
+                except OSError:
+                    pass
+
+    # ---- start ---------------------------------------------------------------------------
+
+    def _argv0(self) -> str:
+        job = self.job
+        script = Path(job.script) if Path(job.script).is_absolute() else Path(job.workdir) / job.script
+        try:
+            return str(script.relative_to(job.workdir))
+        except ValueError:
+            return str(script)
+
+    def _start_cold(self, env: Mapping[str, str], out_fd: int) -> _ColdProcess:
+        try:
+            proc = subprocess.Popen(
+                [self.settings.python, self._argv0()], cwd=self.job.workdir, env=dict(env),
+                stdin=subprocess.DEVNULL, stdout=out_fd, stderr=out_fd, start_new_session=True,
+            )
+        except (OSError, ValueError, subprocess.SubprocessError) as err:
+            raise StartError(str(err)) from None
+        limit = self.settings.memory_limit
+        if limit and not set_memory_limit(proc.pid, limit):
+            logger.warning("memory_limit is not supported here; job %s runs without it", self.job.node_id)
+        return _ColdProcess(proc)
+
+    def _start_warm(self, zygote: Zygote, env: Mapping[str, str], out_fd: int) -> _WarmProcess | None:
+        request = {
+            "argv0": self._argv0(), "workdir": str(self.job.workdir), "env": dict(env),
+            "memory_limit": self.settings.memory_limit,
+        }
+        sock = zygote.spawn(request, out_fd)
+        if sock is None:
+            return None
+        reader = FrameReader()
+        sock.settimeout(PID_TIMEOUT)
+        while True:  # the child answers before it runs any user code
+            try:
+                data = sock.recv(4096)
+            except OSError:  # a hung zygote; a child that answers late finds the socket closed and quits
+                data = b""
+            if not data:
+                sock.close()
+                zygote.dead = True
+                return None
+            messages = [msg for msg, _ in reader.feed(data)]
+            for i, msg in enumerate(messages):
+                if "error" in msg:
+                    sock.close()
+                    raise StartError(msg["error"])
+                if "pid" in msg:
+                    sock.settimeout(None)
+                    return _WarmProcess(sock, int(msg["pid"]), reader, messages[i + 1 :])
+
+    # ---- run -----------------------------------------------------------------------------
+
+    def run(self, *, env: Mapping[str, str], zygote: Zygote | None) -> JobResult:
+        """Start the job, supervise it to the end, and describe what happened."""
+        job = self.job
+        log_path = Path(job.workdir) / job.log_name
+        try:
+            if self.cancel_requested:
+                return self._result(log_path, cancelled=True)
+            try:
+                log = CappedLog(log_path, self.settings.log_limit)
+            except OSError as err:
+                return self._result(log_path, error=f"failed to start: cannot write the log: {err}")
+            try:
+                return self._run_with_log(log, env, zygote)
+            finally:
+                log.close()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the wake-up pipe; safe to call twice."""
+        with self._wake_lock:
+            if self._wake_open:
+                self._wake_open = False
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+
+    def _run_with_log(self, log: CappedLog, env: Mapping[str, str], zygote: Zygote | None) -> JobResult:
+        out_r, out_w = os.pipe()
+        try:
+            import fcntl
+
+            fcntl.fcntl(out_r, fcntl.F_SETPIPE_SZ, READ_SIZE)  # fewer wake-ups for chatty scripts
+        except (ImportError, AttributeError, OSError):
+            pass
+        process: _ColdProcess | _WarmProcess | None = None
+        try:
+            try:
+                if zygote is not None:
+                    process = self._start_warm(zygote, env, out_w)
+                    if process is None:
+                        logger.warning("warm start failed for job %s; running it cold", self.job.node_id)
+                if process is None:
+                    process = self._start_cold(env, out_w)
+            except StartError as err:
+                log.note(f"failed to start: {err}")
+                log.close()
+                return self._result(log.path, error=f"failed to start: {err}", tail=log.tail_text())
+            finally:
+                os.close(out_w)
+            if self.watchdog is not None:
+                self.watchdog.register(process.pid, self.tag)
+            return self._supervise(process, out_r, log)
+        finally:
+            os.close(out_r)
+            if process is not None:
+                process.close()
+                if self.watchdog is not None:
+                    self.watchdog.unregister(process.pid)
+
+    def _supervise(self, process: _ColdProcess | _WarmProcess, out_r: int, log: CappedLog) -> JobResult:
+        grace = self.settings.grace
+        tree = JobProcesses(process.pid, self.tag)  # the script leads its own session: pgid == pid
+        poller = select.poll()
+        for fd in (out_r, process.fd, self._wake_r):
+            poller.register(fd, select.POLLIN)
+        deadline = process.started + self.job.timeout
+        phase, until = "run", deadline
+        timed_out = cancelled = swept = False
+        out_open, exited = True, False
+        procs: list = []
+        ended = process.started
+        while True:
+            now = time.monotonic()
+            if phase == "run" and (self.cancel_requested or now >= deadline):
+                cancelled, timed_out = self.cancel_requested, not self.cancel_requested
+                procs = tree.terminate(leader_alive=True)
+                phase, until = "term", now + grace
+            elif phase == "term" and now >= until:
+                tree.kill(procs)
+                phase, until = "killed", now + STUCK_SECONDS
+            elif phase == "killed" and now >= until:
+                logger.error("job %s: process %s survived SIGKILL; giving up", self.job.node_id, process.pid)
+                ended = now
+                break
+            elif phase == "drain" and (not out_open or now >= until):
+                if out_open and not swept:  # something of the job still holds the pipe
+                    tree.kill()
+                    swept, until = True, now + DRAIN_SECONDS
+                    continue
+                break
+            wait_ms = max(0, math.ceil(min(until - now, 3600.0) * 1000))  # poll takes a C int
+            for fd, _event in poller.poll(wait_ms):
+                if fd == out_r:
+                    data = os.read(out_r, READ_SIZE)
+                    if data:
+                        log.write(data)
+                    else:
+                        out_open = False
+                        poller.unregister(out_r)
+                elif fd == process.fd and not exited:
+                    if process.on_ready():
+                        exited, ended = True, time.monotonic()
+                        poller.unregister(process.fd)
+                        if phase == "run" and not process.lost:
+                            tree.stop_leftovers(grace)
+                        else:  # leftovers already had their SIGTERM, or the exit status is lost
+                            tree.kill(procs)
+                        process.finish()
+                        phase, until = "drain", time.monotonic() + DRAIN_SECONDS
+                elif fd == self._wake_r:
+                    os.read(self._wake_r, 64)
+        if timed_out:
+            log.note(f"timed out after {self.job.timeout:g} s: the job's processes were killed")
+        elif cancelled:
+            log.note("cancelled: the job's processes were killed")
+        log.close()
+        tail = log.tail_text()
+        error = None
+        if process.lost:
+            error = "the warm interpreter died while the job ran; its exit code is unknown"
+        elif not exited:
+            error = f"process {process.pid} could not be killed"
+        elif not (timed_out or cancelled):
+            error = memory_failure(process.exit_code, tail, self.settings.memory_limit)
+        return JobResult(
+            node_id=self.job.node_id, exit_code=process.exit_code, timed_out=timed_out, cancelled=cancelled,
+            exec_time=ended - process.started, log_path=log.path, output_tail=tail, error=error,
+            warm=isinstance(process, _WarmProcess),
+        )
+
+    def _result(
+        self, log_path: Path, *, cancelled: bool = False, error: str | None = None, tail: str = ""
+    ) -> JobResult:
+        return JobResult(
+            node_id=self.job.node_id, exit_code=None, timed_out=False, cancelled=cancelled, exec_time=0.0,
+            log_path=log_path, output_tail=tail, error=error,
+        )

@@ -1,0 +1,268 @@
+"""The warm interpreter ("zygote"): imports a script's modules once, then forks one child per job.
+
+It is a fresh ``python`` started with the jobs' scrubbed environment, never a fork of the parent
+(a Jupyter kernel is multi-threaded, and forking it is unsafe). Forking this single-threaded
+process is cheap and safe; each child becomes exactly what ``python train.py`` would have been:
+own session, output on the capture pipe, cwd, environment, ``sys.argv``, ``sys.path[0]`` and a
+fresh ``__main__``, and Python's normal shutdown (threads, atexit, flush) at the end.
+
+Stdlib only and no package imports: the parent runs this file's text under the ``python``
+setting, which may be another environment. The parent imports it as a module only for the
+framing helpers.
+
+Protocol: length-prefixed JSON frames over Unix sockets; file descriptors ride along (SCM_RIGHTS).
+
+- zygote -> parent, control: ``{"ready": true, "pid", "imported", "failed", "threads"}``
+- parent -> zygote, control: ``{"op": "run", "argv0", "workdir", "env", "memory_limit", "nfds": 2}``
+  with fds [output pipe, job socket]; ``{"op": "retire"}``: exit when the running children are
+  done. End of file without "retire" means the parent died: kill every child's group and exit.
+- child -> parent, job socket: ``{"pid": n}`` once it leads its own session (``{"error"}`` if its
+  setup failed). zygote -> parent, job socket: ``{"exit": code}`` once the child is reaped
+  (negative: killed by that signal, as in ``subprocess``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+_HEADER = struct.Struct("!I")
+
+
+def encode(msg: dict) -> bytes:
+    """One frame: a 4-byte length, then JSON."""
+    data = json.dumps(msg).encode()
+    return _HEADER.pack(len(data)) + data
+
+
+class FrameReader:
+    """Reassembles frames from a byte stream; passed fds are handed to frames in order."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.fds: list[int] = []
+
+    def feed(self, data: bytes, fds: list[int] | tuple = ()) -> list[tuple[dict, list[int]]]:
+        self.buf += data
+        self.fds.extend(fds)
+        out = []
+        while len(self.buf) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buf)
+            if len(self.buf) < _HEADER.size + size:
+                break
+            msg = json.loads(bytes(self.buf[_HEADER.size : _HEADER.size + size]))
+            del self.buf[: _HEADER.size + size]
+            n = int(msg.get("nfds", 0))
+            fds_now, self.fds = self.fds[:n], self.fds[n:]
+            out.append((msg, fds_now))
+        return out
+
+
+def _preload(names: list[str]) -> dict:
+    import importlib
+
+    imported, failed = [], []
+    for name in names:
+        try:
+            importlib.import_module(name)
+            imported.append(name)
+        except BaseException as err:  # a module that fails here is the job's to raise, not ours
+            failed.append([name, f"{type(err).__name__}: {err}"[:200]])
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        threads = threading.active_count()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the preloaded objects out of the collector: fewer copy-on-write pages per fork
+    return {"ready": True, "pid": os.getpid(), "imported": imported, "failed": failed, "threads": threads}
+
+
+def _reap(children: dict) -> None:
+    """Report every exited child (the parent deals with what it left running)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            return
+        if info is None:
+            return
+        sock = children.pop(info.si_pid, None)
+        if sock is not None:
+            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            try:
+                sock.sendall(encode({"exit": code}))
+            except OSError:
+                pass
+            sock.close()
+
+
+def serve(ctl: socket.socket, imports: list[str]):
+    """The zygote's loop; returns None when it should exit, or (request, fds) in a forked child."""
+    import selectors
+
+    ctl.sendall(encode(_preload(imports)))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}
+    reader = FrameReader()
+    retiring, ctl_open = False, True
+    while ctl_open or children:
+        if retiring and not children:
+            break
+        for key, _ in sel.select():
+            if key.fileobj is not ctl:
+                try:
+                    os.read(wake_r, 512)
+                except BlockingIOError:
+                    pass
+                _reap(children)
+                continue
+            data, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 16, 16)
+            if not data:  # the parent is gone (or done with us)
+                ctl_open = False
+                sel.unregister(ctl)
+                if not retiring:
+                    for pid in children:
+                        try:
+                            os.killpg(pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+                retiring = True
+                continue
+            for msg, msg_fds in reader.feed(data, fds):
+                if msg.get("op") == "retire":
+                    retiring = True
+                elif msg.get("op") == "run" and len(msg_fds) == 2:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    pid = os.fork()
+                    if pid == 0:
+                        signal.set_wakeup_fd(-1)
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        sel.close()
+                        os.close(wake_r)
+                        os.close(wake_w)
+                        ctl.close()
+                        for sock in children.values():
+                            sock.close()
+                        return msg, msg_fds
+                    os.close(msg_fds[0])
+                    children[pid] = socket.socket(fileno=msg_fds[1])
+                else:
+                    for fd in msg_fds:
+                        os.close(fd)
+    return None
+
+
+def _setup_child(msg: dict, fds: list[int]) -> None:
+    """Become the job: own session, limits, output on the pipe, cwd, environment; report the pid."""
+    out_fd, job_fd = fds
+    sock = socket.socket(fileno=job_fd)
+    try:
+        os.setsid()
+        limit = msg.get("memory_limit")
+        if limit:
+            import resource
+
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.chdir(msg["workdir"])
+        os.environ.clear()
+        os.environ.update(msg["env"])
+        reply = {"pid": os.getpid()}
+    except BaseException as err:
+        reply = {"error": f"{type(err).__name__}: {err}"}
+    try:
+        sock.sendall(encode(reply))
+    except OSError:
+        reply = {"error": "the parent is gone"}
+    sock.close()
+    if "error" in reply:
+        os._exit(127)
+
+
+def _reseed() -> None:
+    """Fresh entropy for global generators seeded at import (``random`` reseeds itself at fork).
+
+    Without it every warm job would share numpy's legacy global stream, where cold runs differ;
+    a script that seeds (as node scripts should) is unaffected either way.
+    """
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:
+        try:
+            np_random.seed()
+        except Exception:
+            pass
+
+
+def run_script(argv0: str) -> object:
+    """Run the script as ``python argv0`` would; returns what ``sys.exit`` should get."""
+    import builtins
+    import io
+    import types
+    from importlib.machinery import SourceFileLoader
+
+    path = os.path.abspath(argv0)
+    sys.argv = [argv0]
+    _reseed()
+    sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
+    main = types.ModuleType("__main__")
+    main.__dict__.update(
+        __file__=path, __builtins__=builtins, __loader__=SourceFileLoader("__main__", path),
+        __spec__=None, __cached__=None, __package__=None, __annotations__={},
+    )
+    sys.modules["__main__"] = main
+    try:
+        with io.open_code(path) as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+        exec(code, main.__dict__)
+    except SystemExit as err:
+        return err.code
+    except BaseException as err:
+        tb = err.__traceback__.tb_next if err.__traceback__ is not None else None  # drop this frame
+        sys.excepthook(type(err), err.with_traceback(tb), tb)
+        if isinstance(err, KeyboardInterrupt):  # like CPython: die of SIGINT after the traceback
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return 1
+    return 0
+
+
+# How the parent starts this file: the script's directory must not be on sys.path (the child sets
+# its own sys.path[0]), so the text is run from -c after dropping -c's '' entry.
+BOOTSTRAP = "import sys; del sys.path[0]; p = sys.argv[1]; exec(compile(open(p, 'rb').read(), p, 'exec'))"
+
+
+def main() -> None:
+    """Entry point under BOOTSTRAP: argv is [-c, this file, control fd, imports as JSON]."""
+    ctl = socket.socket(fileno=int(sys.argv[2]))
+    job = serve(ctl, json.loads(sys.argv[3]))
+    if job is None:
+        return
+    _setup_child(*job)
+    sys.exit(run_script(job[0]["argv0"]))  # Python's own shutdown: threads, atexit, flush
+
+
+if __name__ == "__main__":
+    main()
