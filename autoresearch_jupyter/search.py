@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
+import os
 import re
 import signal
 import threading
@@ -82,6 +83,8 @@ def default_settings(**overrides: Any) -> dict[str, Any]:
         "proposer": {"name": "mutate"},
         "executor": {"name": "local", "workers": 1},
         "policy": {},
+        "source_dir": None,  # the baseline's folder: on nodes' PYTHONPATH, so local modules import
+        "cwd": None,  # where nodes run; None: each in its own node folder
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
@@ -245,7 +248,7 @@ class Search:
 
         assert self._executor is not None
         try:
-            imports = top_level_imports(self.code)
+            imports = top_level_imports(self.code, submodules=True)
         except SyntaxError:
             imports = []
         self._executor.start(warm_imports=imports, env=self._seed_env())
@@ -407,6 +410,8 @@ class Search:
             "AUTORESEARCH_NODE_ID": str(node.id),
             "AUTORESEARCH_RESULT": str(result_path.resolve()),
             "AUTORESEARCH_METRIC": self.protocol.metric,
+            "AUTORESEARCH_NODE_DIR": str(node_dir.resolve()),
+            **self._path_env(),
         }
         if stage == "smoke":
             env["AUTORESEARCH_SMOKE"] = "1"
@@ -417,6 +422,7 @@ class Search:
             timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
             env=env,
             log_name="smoke.log" if stage == "smoke" else "output.log",
+            cwd=Path(self.settings["cwd"]).resolve() if self.settings["cwd"] else None,
         )
         if stage == "smoke" or not two_stage:  # the first stage of the node starts it
             with self._lock:
@@ -425,6 +431,13 @@ class Search:
             self._journal.node_started(node.id)
             self.callbacks.on_node_started(node=node, tree=self.tree)
         self._inflight[self._executor.submit(job=job)] = (node, stage)
+
+    def _path_env(self) -> dict[str, str]:
+        source = self.settings["source_dir"]
+        if not source:
+            return {}
+        paths = [str(Path(source).resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
@@ -491,6 +504,8 @@ class Search:
             "(raise --timeout or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
+            what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
             f"{what}. The search needs a working baseline that prints "

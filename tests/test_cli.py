@@ -176,3 +176,19 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path, score_script):
         assert starts.count(node_id) == 1, f"finished node {node_id} ran again"
     kept = [n for n in after.tree if n.metric is not None and (n.kept or n.id == 0)]
     assert after.tree.best(RunDir.open(journal.parent).protocol).metric == max(n.metric for n in kept)
+
+
+def test_local_modules_import_and_relative_data_needs_cwd(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "helpers.py").write_text("def score(k):\n    return -abs(k - 3)\n")
+    (project / "data.txt").write_text("5\n")
+    (project / "train.py").write_text(
+        "from helpers import score\nk = 1\nbonus = int(open('data.txt').read())\nprint(f'acc: {score(k) + bonus}')\n"
+    )
+    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", cwd=tmp_path)
+    assert_one_line_error(proc, "FileNotFoundError", "--cwd")
+    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", "--cwd", "project",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "acc=4" in proc.stdout  # helpers imported from the script's folder, data read from --cwd

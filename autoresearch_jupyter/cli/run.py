@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=non_negative_int, default=3,
                         help="children in a row without improvement before backtracking (3)")
     parser.add_argument("--debug-prob", type=float, default=0.3, help="chance of debugging a failed leaf (0.3)")
+    parser.add_argument("--cwd", type=Path, default=None,
+                        help="run nodes in this folder (default: each in its own node folder)")
     parser.add_argument("--name", default=None, help="a unique name for the run")
     runs_dir_option(parser)
     parser.add_argument("--json", action="store_true", help="print the final report as JSON")
@@ -76,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps, "max_time": args.max_time, "smoke": args.smoke,
         "proposer": {"name": args.proposer}, "executor": executor,
         "policy": {"patience": max(1, args.patience), "debug_prob": args.debug_prob},
+        "source_dir": str(args.script.resolve().parent),
+        "cwd": str(args.cwd.resolve()) if args.cwd else None,
     }
+    if args.cwd and not args.cwd.is_dir():
+        raise ScriptError(f"--cwd {args.cwd}: no such folder")
     from ..search import Search
 
     search = Search(

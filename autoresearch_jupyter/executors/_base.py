@@ -26,11 +26,17 @@ class Job:
     """One run of one node script."""
 
     node_id: int
-    script: Path  # the node's train.py; the job runs `python train.py` with cwd = workdir
+    script: Path  # the node's train.py; the job runs `python train.py` in the working directory
     workdir: Path  # the node's own directory; output.log is written here
     timeout: float  # wall-clock seconds, enforced by the executor (the script cannot extend it)
     env: Mapping[str, str]  # AUTORESEARCH_* variables from the search, added to the scrubbed env
     log_name: str = "output.log"  # smoke runs use another name so the full run's log is kept apart
+    cwd: Path | None = None  # where the script runs; None: workdir (nodes isolated from each other)
+
+    @property
+    def run_in(self) -> Path:
+        """The process's working directory."""
+        return self.cwd if self.cwd is not None else self.workdir
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,14 +131,14 @@ class RunningJob:
         job = self.job
         script = Path(job.script) if Path(job.script).is_absolute() else Path(job.workdir) / job.script
         try:
-            return str(script.relative_to(job.workdir))
+            return str(script.relative_to(job.run_in))
         except ValueError:
             return str(script)
 
     def _start_cold(self, env: Mapping[str, str], out_fd: int) -> _ColdProcess:
         try:
             proc = subprocess.Popen(
-                [self.settings.python, self._argv0()], cwd=self.job.workdir, env=dict(env),
+                [self.settings.python, self._argv0()], cwd=self.job.run_in, env=dict(env),
                 stdin=subprocess.DEVNULL, stdout=out_fd, stderr=out_fd, start_new_session=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as err:
@@ -150,7 +150,7 @@ class RunningJob:
 
     def _start_warm(self, zygote: Zygote, env: Mapping[str, str], out_fd: int) -> _WarmProcess | None:
         request = {
-            "argv0": self._argv0(), "workdir": str(self.job.workdir), "env": dict(env),
+            "argv0": self._argv0(), "workdir": str(self.job.run_in), "env": dict(env),
             "memory_limit": self.settings.memory_limit,
         }
         sock = zygote.spawn(request, out_fd)
