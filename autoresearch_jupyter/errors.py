@@ -37,3 +37,11 @@ class ExecutorError(AutoResearchError):
 
 class UnknownPluginError(AutoResearchError):
     """A proposer or executor name that is not registered."""
+
+
+class ProposerError(AutoResearchError):
+    """The proposer cannot go on (endpoint down after retries, bad credentials); resume later."""
+
+
+class BudgetExhaustedError(AutoResearchError):
+    """A token or cost budget of the run is spent; the search ends normally."""

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 from . import export
 from .callbacks import Callback, CallbackList
 from .diffs import unified_diff
-from .errors import BaselineError, ProtocolError
+from .errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError
 from .executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from .journal import Journal
@@ -226,7 +226,7 @@ class Search:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
-                protocol=self.protocol, tree=self.tree,
+                protocol=self.protocol, tree=self.tree, proposer=getattr(self._proposer, "name", "?"),
             )
             self._start_executor()
             state, reason = self._loop()
@@ -273,6 +273,7 @@ class Search:
                 self._submit(node)
         steps = self.settings["steps"]
         nothing_left = False
+        ending: tuple[str, str] | None = None  # set when the proposer cannot go on
         while True:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
@@ -280,16 +281,27 @@ class Search:
                 return "finished", f"max time of {self.settings['max_time']:g} s reached"
             while (
                 not nothing_left
+                and ending is None
                 and len(self._inflight) < self._capacity()
                 and len(self.tree) - 1 < steps
                 and not self._stop.is_set()
             ):
-                node = self._propose_next()
+                try:
+                    node = self._propose_next()
+                except BudgetExhaustedError as err:
+                    ending = ("finished", str(err))
+                    break
+                except ProposerError as err:
+                    logger.debug("proposer failed", exc_info=True)
+                    ending = ("failed", str(err))
+                    break
                 if node is None:
                     nothing_left = True
                 elif node.status is Status.PENDING:
                     self._submit(node)
             if not self._inflight:
+                if ending is not None:
+                    return ending  # nodes already running were let finish
                 if len(self.tree) - 1 >= steps:
                     return "finished", f"step budget of {steps} nodes spent"
                 return "finished", "no unexplored moves left"

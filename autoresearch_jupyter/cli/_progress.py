@@ -29,7 +29,8 @@ class ProgressPrinter(Callback):
         tree = info.get("tree")
         self.done = max(0, len(tree) - 1) if tree is not None else 0
         self._line(f"{verb} {run_id}  ({self.protocol.direction} {self.protocol.metric}, "
-                   f"{self.protocol.time_budget:g} s per node, {self.steps} steps)  -> {run_dir}")
+                   f"{self.protocol.time_budget:g} s per node, {self.steps} steps, "
+                   f"proposer {info.get('proposer', '?')})  -> {run_dir}")
 
     def on_node_started(self, *, node: Node, **info: Any) -> None:
         self.running += 1

@@ -25,6 +25,10 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
         print()
         print(export.render_report_text(report))
         print(f"\nbest script: {outcome.run_dir / 'best.py'}")
+    if outcome.state == "failed":
+        print(f"autoresearch: error: {outcome.reason}; continue with: autoresearch resume {outcome.run_id}",
+              file=sys.stderr)
+        return 1
     if outcome.state == "stopped":
         where = f" --runs-dir {runs_dir}" if str(runs_dir) != ".autoresearch" else ""
         print(f"stopped; continue with: autoresearch resume {outcome.run_id}{where}", file=sys.stderr)
