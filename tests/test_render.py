@@ -17,30 +17,7 @@ from autoresearch_jupyter.tree import Tree
 MAX = Protocol(metric="val_acc", maximize=True, time_budget=60, seed=7)
 
 
-def add(tree: Tree, id: int, parent: int | None, status: Status, metric: float | None = None, *,
-        kept: bool | None = None, plan: str = "", reason: str | None = None,
-        op: Operator = Operator.IMPROVE) -> Node:
-    node = Node(id=id, parent=parent, operator=op, plan=plan or f"change {id}", code=f"x = {metric}\n",
-                status=status, metric=metric, kept=kept, reason=reason)
-    tree.add(node)
-    return node
-
-
-def sample_tree() -> Tree:
-    """The same shape as in test_export: best is node 6 via 0 -> 5 -> 6."""
-    t = Tree()
-    add(t, 0, None, Status.OK, 0.80, op=Operator.BASELINE, plan="baseline")
-    add(t, 1, 0, Status.OK, 0.83, kept=False, plan="lower the learning rate")
-    add(t, 2, 0, Status.BUGGY, kept=False, reason="ZeroDivisionError: division by zero\nTraceback ...")
-    add(t, 3, 0, Status.TIMEOUT, kept=False, reason="timeout after 60.0 s")
-    add(t, 4, 0, Status.REJECTED, reason="duplicate of node 1")
-    add(t, 5, 0, Status.OK, 0.85, kept=True, plan="add dropout")
-    add(t, 6, 5, Status.OK, 0.90, kept=True, plan="wider hidden layer")
-    add(t, 7, 6, Status.OK, 0.88, kept=False, plan="more epochs")
-    add(t, 8, 5, Status.OK, 0.87, kept=False, plan="backtrack: batch norm")
-    add(t, 9, 2, Status.BUGGY, kept=False, reason="ZeroDivisionError: division by zero",
-        op=Operator.DEBUG, plan="guard the division")
-    return t
+from trees import add, sample_tree  # noqa: E402
 
 
 def chain(n: int) -> Tree:
