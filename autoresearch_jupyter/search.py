@@ -440,7 +440,7 @@ class Search:
             with self._lock:
                 node.status, node.started_at = Status.RUNNING, time.time()
                 node.metric = node.kept = node.reason = None
-            self._journal.node_started(node.id)
+            self._journal.node_started(node.id, t=node.started_at)
             self.callbacks.on_node_started(node=node, tree=self.tree)
         self._inflight[self._executor.submit(job=job)] = (node, stage)
 

@@ -158,3 +158,40 @@ def test_events_come_in_order_and_match_the_journal(tmp_path, scripted):
     assert [l["event"] for l in lines if l["event"].startswith("node_")] == [
         "node_created", "node_started", "node_finished", "node_created", "node_started", "node_finished",
     ]
+
+
+SLEEPY = """import time
+a = 1.0  # search: log(1e-3, 1e3)
+b = 2  # search: int(1, 9)
+time.sleep(0.6)
+print(f"score: {a + b}")
+"""
+
+
+def test_two_workers_run_nodes_side_by_side_and_the_tree_stays_consistent(tmp_path):
+    protocol = Protocol.for_script(SLEEPY, metric="score", maximize=True, time_budget=10)
+    search = Search(code=SLEEPY, protocol=protocol, runs_dir=tmp_path,
+                    settings={"steps": 6, "executor": {"name": "local", "workers": 2, "warm": "off"}})
+    outcome = search.run()
+    nodes = [n for n in outcome.tree if n.id > 0]
+    assert len(nodes) == 6 and all(n.status is Status.OK for n in nodes)
+    overlaps = sum(
+        1 for x in nodes for y in nodes
+        if x.id < y.id and x.started_at < y.finished_at and y.started_at < x.finished_at
+    )
+    assert overlaps >= 2, "nodes should run two at a time"
+    assert len({n.code_hash for n in outcome.tree}) == len(outcome.tree)  # no script ran twice
+    replay = RunDir.open(outcome.run_dir).load()
+    assert [n.to_dict() for n in replay.tree] == [n.to_dict() for n in outcome.tree]
+
+
+def test_max_time_ends_the_run_and_cancels_what_is_running(tmp_path):
+    protocol = Protocol.for_script(SLEEPY, metric="score", maximize=True, time_budget=10)
+    search = Search(code=SLEEPY.replace("0.6", "0.8"), protocol=protocol, runs_dir=tmp_path,
+                    settings={"steps": 50, "max_time": 3, "executor": {"name": "local", "warm": "off"}})
+    started = time.monotonic()
+    outcome = search.run()
+    assert time.monotonic() - started < 6
+    assert outcome.state == "finished" and "max time" in outcome.reason
+    assert 1 <= len(outcome.tree) - 1 < 50
+    assert all(n.status.is_finished() for n in outcome.tree)
