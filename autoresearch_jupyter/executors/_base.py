@@ -62,8 +62,9 @@ class Executor(abc.ABC):
     def capacity(self) -> int:
         """How many jobs may run at once (the search keeps at most this many in flight)."""
 
-    def start(self, *, warm_imports: Sequence[str] = ()) -> None:
-        """Prepare pools; ``warm_imports`` are the baseline's top-level modules. Optional."""
+    def start(self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
+        """Prepare pools; ``warm_imports`` are the baseline's top-level modules and ``env`` the
+        variables every job of the run shares (the seed), for interpreters started ahead. Optional."""
 
     @abc.abstractmethod
     def submit(self, *, job: Job) -> "concurrent.futures.Future[JobResult]":
