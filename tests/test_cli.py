@@ -192,3 +192,32 @@ def test_local_modules_import_and_relative_data_needs_cwd(tmp_path):
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "acc=4" in proc.stdout  # helpers imported from the script's folder, data read from --cwd
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "slow.py").write_text("import time\nx = 1.0\ntime.sleep(0.2 if x == 1.0 else 30)\nprint(f'm: {x}')\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoresearch_jupyter", "run", "slow.py", "--metric", "m", "--maximize",
+         "--name", "ctrlc"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = list((tmp_path / ".autoresearch").glob("*/nodes/1/output.log"))
+        if found:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "autoresearch resume" in err and "Traceback" not in err
+    run_dir = next((tmp_path / ".autoresearch").iterdir())
+    replay = RunDir.open(run_dir).load()
+    assert replay.state == "stopped" and replay.tree[1].status.value == "cancelled"
+    leftovers = []
+    for p in psutil.process_iter(["cmdline", "cwd"]):
+        if "train.py" in " ".join(p.info["cmdline"] or []) and str(p.info["cwd"] or "").startswith(str(run_dir)):
+            leftovers.append(p)
+    assert not leftovers, "a node outlived the run"
