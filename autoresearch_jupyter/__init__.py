@@ -1,7 +1,8 @@
 """autoresearch-jupyter: an automated ML experiment loop that lives in a notebook.
 
 ``import autoresearch_jupyter`` stays light (node scripts import it for ``report``): the engine
-and everything heavier load on first use.
+and everything heavier load on first use. In a notebook, ``%load_ext autoresearch_jupyter``
+registers the magics; IPython is imported only then.
 """
 
 from __future__ import annotations
@@ -16,7 +17,24 @@ if TYPE_CHECKING:
     from .search import Outcome, Search
 
 __version__ = "0.1.0"
-__all__ = ["AutoResearchError", "Outcome", "Protocol", "Search", "report", "__version__"]
+__all__ = [
+    "AutoResearchError", "Outcome", "Protocol", "Search", "report", "__version__",
+    "load_ipython_extension", "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext autoresearch_jupyter``: register the ``%%autoresearch`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext autoresearch_jupyter``: remove the magics again."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..errors import ScriptError
-from ..protocol import Protocol
+from ..options import build_protocol, build_settings
 from ._common import non_negative_int, positive_float, runs_dir_option
 from ._search import execute
 
@@ -25,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-time", type=positive_float, default=None, help="seconds for the whole run")
     parser.add_argument("--workers", type=non_negative_int, default=1, help="nodes run at once (1)")
     parser.add_argument("--gpus", default=None, help="GPU ids for nodes, round-robin, e.g. 0,1")
-    parser.add_argument("--proposer", default="auto", help="mutate (offline literal mutations) or auto")
+    parser.add_argument("--proposer", default="auto", choices=("auto", "mutate", "llm"),
+                        help="mutate (offline literal mutations), llm (any OpenAI-compatible model), or auto: "
+                        "llm when a model or base URL is configured, mutate otherwise (auto)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the seed every node gets (0)")
     parser.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that counts (0)")
     parser.add_argument("--smoke", action="store_true", help="run each node first with AUTORESEARCH_SMOKE=1")
@@ -41,6 +45,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="a unique name for the run")
     runs_dir_option(parser)
     parser.add_argument("--json", action="store_true", help="print the final report as JSON")
+    add_llm_arguments(parser)
+
+
+def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The LLM proposer's flags; each dest is a key of settings["proposer"] (see LLMSettings)."""
+    llm = parser.add_argument_group("LLM proposer (--proposer llm or auto)")
+    llm.add_argument("--model", default=None, help="model name, sent as given (default: $OPENAI_MODEL)")
+    llm.add_argument("--base-url", default=None,
+                     help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL)")
+    llm.add_argument("--temperature", type=float, default=None, help="sampling temperature (the model's default)")
+    llm.add_argument("--goal", default="", help="what you are after, in words; goes into every prompt")
+    llm.add_argument("--api-key-env", default=None, metavar="NAME",
+                     help="environment variable holding the API key (OPENAI_API_KEY); the key is never stored")
+    llm.add_argument("--max-prompt-tokens", type=non_negative_int, default=None,
+                     help="cap on each prompt's estimated tokens; the memory is cut to fit (6000)")
+    llm.add_argument("--max-tokens", type=non_negative_int, default=None,
+                     help="token budget of the run (prompt + completion); the run ends when it is spent")
+    llm.add_argument("--max-cost", type=float, default=None, help="cost budget of the run (needs --price-in/out)")
+    llm.add_argument("--price-in", type=float, default=None, help="price per 1M prompt tokens")
+    llm.add_argument("--price-out", type=float, default=None, help="price per 1M completion tokens")
+    llm.add_argument("--llm-timeout", type=positive_float, default=None, help="seconds to wait for an answer (120)")
+    llm.add_argument("--llm-retries", type=non_negative_int, default=None,
+                     help="retries with backoff on timeouts, 429 and 5xx before the run stops (3)")
+    llm.add_argument("--hybrid-after", type=float, default=None, metavar="FRACTION",
+                     help="after this fraction of the budget, fine-tuning of literals goes to mutate (off)")
+    llm.add_argument("--llm-report", action="store_true",
+                     help="at the end, print an LLM-written summary of what worked and what did not")
+
+
+LLM_KEYS = ("model", "base_url", "temperature", "api_key_env", "max_prompt_tokens", "max_tokens", "max_cost",
+            "price_in", "price_out", "llm_timeout", "llm_retries", "hybrid_after")
+
+
+def proposer_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """settings["proposer"]: the name and the LLM flags that were given (defaults live in LLMSettings)."""
+    out: dict[str, Any] = {"name": args.proposer}
+    if args.proposer == "mutate":
+        return out
+    out.update({k: getattr(args, k) for k in LLM_KEYS if getattr(args, k) is not None})
+    if args.llm_report:
+        out["llm_report"] = True
+    from ..proposers._config import LLMSettings
+
+    LLMSettings.from_settings(out)  # bad values fail here, before a run folder exists
+    return out
+
+
+def print_llm_summary(search: Any, *, stream: TextIO) -> None:
+    """The LLM's notes on the finished run; a failure is a warning, never an error of the run."""
+    from ..proposers import write_llm_summary
+
+    try:
+        text = write_llm_summary(search.tree, search.protocol, search.settings)
+    except Exception as err:  # noqa: BLE001 - optional output must not fail the run
+        print(f"autoresearch: warning: no LLM summary: {err}", file=sys.stderr)
+        return
+    if text:
+        print(f"\n## What worked and what did not (written by the model)\n{text}", file=stream)
 
 
 def read_script(path: Path) -> str:
@@ -61,32 +123,22 @@ def read_script(path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     code = read_script(args.script)
-    protocol = Protocol.for_script(
-        code, metric=args.metric, maximize=args.maximize, time_budget=args.timeout, seed=args.seed,
-        min_delta=args.min_delta, smoke_budget=args.smoke_timeout,
+    protocol = build_protocol(
+        code, metric=args.metric, maximize=args.maximize, timeout=args.timeout, seed=args.seed,
+        min_delta=args.min_delta, smoke_timeout=args.smoke_timeout,
     )
-    executor = {"name": "local", "workers": max(1, args.workers), "warm": args.warm}
-    if args.memory_limit:
-        from ..executors.local import parse_size
-
-        executor["memory_limit"] = parse_size(args.memory_limit)
-    if args.gpus:
-        executor["gpus"] = [g.strip() for g in args.gpus.split(",") if g.strip()]
-    if not 0 <= args.debug_prob <= 1:
-        raise ScriptError(f"--debug-prob must be between 0 and 1, got {args.debug_prob}")
-    settings = {
-        "steps": args.steps, "max_time": args.max_time, "smoke": args.smoke,
-        "proposer": {"name": args.proposer}, "executor": executor,
-        "policy": {"patience": max(1, args.patience), "debug_prob": args.debug_prob},
-        "source_dir": str(args.script.resolve().parent),
-        "cwd": str(args.cwd.resolve()) if args.cwd else None,
-    }
-    if args.cwd and not args.cwd.is_dir():
-        raise ScriptError(f"--cwd {args.cwd}: no such folder")
+    settings = build_settings(  # shared with the notebook magics, so both start the same search
+        steps=args.steps, max_time=args.max_time, smoke=args.smoke, proposer=proposer_settings(args),
+        goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
+        patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
+    )
     from ..search import Search
 
     search = Search(
         code=code, protocol=protocol, runs_dir=args.runs_dir, name=args.name, settings=settings,
         source=str(args.script),
     )
-    return execute(search, runs_dir=args.runs_dir, as_json=args.json)
+    rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)
+    if args.llm_report and rc != 1:  # a failed run's endpoint is likely still down
+        print_llm_summary(search, stream=sys.stderr if args.json else sys.stdout)
+    return rc

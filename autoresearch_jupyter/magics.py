@@ -1,0 +1,484 @@
+"""The notebook face: ``%%autoresearch_setup``, ``%%autoresearch`` and ``%autoresearch ...``.
+
+``%load_ext autoresearch_jupyter`` registers one ``AutoResearch`` magics object. It is a traitlets
+Configurable, so defaults come from ``%config AutoResearch.workers = 2`` or ``ipython_config.py``
+(``c.AutoResearch.steps = 30``); an option on the cell wins over the config.
+
+Loading must stay fast (it runs in the first cell of a notebook): this module imports only
+IPython's magic machinery and the light parts of the package. The engine, the executors and the
+widget load when a search starts.
+
+Errors the user can fix come out as one-line ``UsageError`` s (IPython prints them without a
+traceback); a broken baseline is one of them, with the tail of its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
+
+from .errors import AutoResearchError
+from .notebook_code import SetupRegistry, build_script, check_plain_python, check_setup
+
+if TYPE_CHECKING:
+    from .notebook_run import NotebookRun
+    from .search import Search
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE_NAME = "autoresearch_run"  # same as notebook_run.NAMESPACE_NAME, without importing it
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def split_options(line: str) -> list[str]:
+    """The words of a magic's option line, quotes removed (``--goal 'be fast'`` is one value).
+
+    IPython's ``parse_argstring`` splits without POSIX rules, so quotes would stay in the values;
+    on Windows the non-POSIX split is kept (backslashes in paths), with outer quotes stripped.
+    """
+    from IPython.utils.process import arg_split
+
+    words = arg_split(line, posix=os.name == "posix", strict=True)
+    if os.name != "posix":
+        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "'\"" else w for w in words]
+    return words
+
+
+def user_error(err: BaseException, prefix: str = "") -> UsageError:
+    """A UsageError with the message of an AutoResearchError, for IPython's one-line display."""
+    return UsageError(f"{prefix}{err}")
+
+
+@magics_class
+class AutoResearch(Magics):
+    """Tree search over a notebook training cell: ``%%autoresearch --metric val_acc --maximize``.
+
+    Each traitlet below is a default for the option of the same name; set it with
+    ``%config AutoResearch.<name> = value`` or in ``ipython_config.py``.
+    """
+
+    steps = Int(20, help="Nodes to try after the baseline (--steps).").tag(config=True)
+    timeout = Float(60.0, help="Seconds per node, enforced (--timeout).").tag(config=True)
+    workers = Int(1, help="Nodes run at once (--workers).").tag(config=True)
+    proposer = Unicode("auto", help="Who proposes changes: mutate (offline), llm, auto (--proposer).").tag(config=True)
+    seed = Int(0, help="The seed every node gets (--seed).").tag(config=True)
+    runs_dir = Unicode(help="Where runs live (--runs-dir); default ./.autoresearch or $AUTORESEARCH_RUNS_DIR.").tag(
+        config=True
+    )
+    min_delta = Float(0.0, help="Smallest improvement that counts as one (--min-delta).").tag(config=True)
+    smoke = Bool(False, help="Run each node first with AUTORESEARCH_SMOKE=1 (--smoke).").tag(config=True)
+    smoke_timeout = Float(10.0, help="Seconds per smoke run (--smoke-timeout).").tag(config=True)
+    memory_limit = Unicode(None, allow_none=True, help="Address-space limit per node, e.g. '4G' (--memory-limit).").tag(
+        config=True
+    )
+    max_time = Float(None, allow_none=True, help="Seconds for the whole run (--max-time).").tag(config=True)
+    warm = Enum(("auto", "on", "off"), "auto", help="Pre-import the script's imports in a warm interpreter.").tag(
+        config=True
+    )
+    patience = Int(3, help="Children in a row without improvement before backtracking (--patience).").tag(config=True)
+    model = Unicode(None, allow_none=True, help="Model name for the llm proposer (--model).").tag(config=True)
+    base_url = Unicode(None, allow_none=True, help="OpenAI-compatible endpoint for the llm proposer (--base-url).").tag(
+        config=True
+    )
+    temperature = Float(None, allow_none=True, help="Sampling temperature for the llm proposer (--temperature).").tag(
+        config=True
+    )
+    goal = Unicode("", help="What you are after, in words, for the llm proposer (--goal).").tag(config=True)
+    view = Enum(
+        ("auto", "widget", "text", "none"), "auto",
+        help="How a run shows progress: the tree widget (in a kernel with ipywidgets), text lines, or nothing.",
+    ).tag(config=True)
+
+    @default("runs_dir")
+    def _default_runs_dir(self) -> str:
+        return os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch")
+
+    @validate("steps", "workers", "seed", "patience")
+    def _non_negative(self, proposal: Any) -> int:
+        if proposal["value"] < 0:
+            raise TraitError(f"AutoResearch.{proposal['trait'].name} must be >= 0, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("timeout", "smoke_timeout", "max_time")
+    def _positive(self, proposal: Any) -> float | None:
+        value = proposal["value"]
+        if value is not None and not value > 0:
+            raise TraitError(f"AutoResearch.{proposal['trait'].name} must be a positive number of seconds, got {value}")
+        return value
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.setup = SetupRegistry()
+        self.runs: dict[str, NotebookRun] = {}  # started or resumed in this kernel, oldest first
+        self._cell_id: str | None = None
+        if shell is not None:
+            shell.events.register("pre_run_cell", self._pre_run_cell)
+
+    def _pre_run_cell(self, info: Any = None) -> None:
+        """Remember the Jupyter cell id (ipykernel passes it), so a re-run setup cell replaces itself."""
+        self._cell_id = getattr(info, "cell_id", None)
+
+    def close(self) -> None:
+        """Unhook from the shell (``%unload_ext``); runs still going keep going."""
+        if self.shell is not None:
+            try:
+                self.shell.events.unregister("pre_run_cell", self._pre_run_cell)
+            except ValueError:
+                pass
+
+    # ---- %%autoresearch_setup ----------------------------------------------------------
+
+    @cell_magic("autoresearch_setup")
+    def autoresearch_setup(self, line: str, cell: str) -> None:
+        """Run this cell as usual and register it as frozen setup code for ``%%autoresearch``.
+
+        Every node script starts with the registered setup (data loading, evaluation helpers)
+        inside a frozen region: proposals that edit it are rejected. Several setup cells are
+        joined in the order they first ran; running the same cell again replaces its earlier
+        version. A run copies the setup when it starts, so later edits change only later runs.
+        ``%autoresearch setup`` shows what is registered, ``--clear`` forgets it.
+        """
+        if line.strip():
+            raise UsageError(f"%%autoresearch_setup takes no options, got {line.strip()!r}")
+        cell_id = self._cell_id
+        try:
+            check_setup(cell)  # before it runs: a cell that cannot be frozen is not run either
+        except AutoResearchError as err:
+            raise user_error(err) from None
+        result = self.shell.run_cell(cell, store_history=False)
+        if not result.success:
+            raise UsageError("the setup cell failed (see above), so it was not registered as setup")
+        self.setup.register(cell, cell_id=cell_id)
+
+    # ---- %%autoresearch ----------------------------------------------------------------
+
+    @magic_arguments("%%autoresearch")
+    @argument("--metric", help="the metric the cell prints as 'NAME: value' (required)")
+    @argument("--maximize", action="store_true", default=None, help="higher is better")
+    @argument("--minimize", action="store_true", default=None, help="lower is better")
+    @argument("--steps", type=_count, help="nodes to try after the baseline (config: steps, 20)")
+    @argument("--timeout", type=_seconds, help="seconds per node, enforced (config: timeout, 60)")
+    @argument("--max-time", type=_seconds, help="seconds for the whole run (config: max_time)")
+    @argument("--workers", type=_count, help="nodes run at once (config: workers, 1)")
+    @argument("--proposer", help="mutate (offline literal mutations), llm, or auto (config: proposer)")
+    @argument("--seed", type=_count, help="the seed every node gets (config: seed, 0)")
+    @argument("--name", help="a unique name for the run")
+    @argument("--min-delta", type=_number, help="smallest improvement that counts (config: min_delta, 0)")
+    @argument("--smoke", action="store_true", default=None, help="run each node first with AUTORESEARCH_SMOKE=1")
+    @argument("--no-smoke", dest="smoke", action="store_false", help="no smoke runs (when config turns them on)")
+    @argument("--smoke-timeout", type=_seconds, help="seconds per smoke run (config: smoke_timeout, 10)")
+    @argument("--memory-limit", help="address-space limit per node, e.g. 4G (config: memory_limit)")
+    @argument("--warm", choices=("auto", "on", "off"), help="warm interpreter for node imports (config: warm)")
+    @argument("--patience", type=_count, help="children without improvement before backtracking (config: 3)")
+    @argument("--gpus", help="GPU ids for nodes, round-robin, e.g. 0,1")
+    @argument("--cwd", help="run nodes in this folder (default: each in its own node folder)")
+    @argument("--runs-dir", help="where runs live (config: runs_dir, ./.autoresearch)")
+    @argument("--use", help="notebook variables handed to every node, e.g. --use X,y (pickled once per run)")
+    @argument("--background", action="store_true", help="return at once and keep searching in a thread")
+    @argument("--model", help="llm proposer: model name (config: model)")
+    @argument("--base-url", help="llm proposer: OpenAI-compatible endpoint (config: base_url)")
+    @argument("--temperature", type=_number, help="llm proposer: sampling temperature (config: temperature)")
+    @argument("--goal", help="llm proposer: what you are after, in words (config: goal)")
+    @argument("-h", "--help", action="store_true", help="show this help")
+    @cell_magic("autoresearch")
+    def autoresearch_cell(self, line: str, cell: str) -> NotebookRun | None:
+        """Search over this training cell: each node is one change, run in its own process,
+        kept if the metric improves and reverted if not.
+
+        The cell, after the registered ``%%autoresearch_setup`` code, is the baseline script;
+        it must print its metric (``print(f"val_acc: {acc}")``). By default the cell blocks
+        until the search ends (interrupt the kernel to stop it cleanly); ``--background``
+        returns at once. The value is the run (``run.best.code``, ``run.report()``), also kept
+        in the notebook as ``autoresearch_run``. ``%autoresearch --help`` lists the commands that
+        inspect, resume and export runs.
+        """
+        args = self._parse(self.autoresearch_cell, line, "%%autoresearch")
+        if args.help:
+            print(self.autoresearch_cell.parser.format_help())
+            return None
+        maximize = self._direction(args)
+        if not cell.strip():
+            raise UsageError("%%autoresearch: the cell is empty; put the training code below the magic line")
+        try:
+            return self._start(args, cell, maximize)
+        except AutoResearchError as err:
+            raise user_error(err) from None
+        except OSError as err:  # the runs folder cannot be made or written
+            raise UsageError(f"%%autoresearch: {err}") from None
+
+    def _direction(self, args: argparse.Namespace) -> bool:
+        if not args.metric:
+            raise UsageError("%%autoresearch: --metric is required: the name the cell prints, e.g. --metric val_acc")
+        if args.maximize and args.minimize:
+            raise UsageError("%%autoresearch: use either --maximize or --minimize, not both")
+        if not (args.maximize or args.minimize):
+            raise UsageError("%%autoresearch: say which way is better: --maximize or --minimize")
+        return bool(args.maximize)
+
+    def _pick(self, value: Any, trait: str) -> Any:
+        return getattr(self, trait) if value is None else value
+
+    def _start(self, args: argparse.Namespace, cell: str, maximize: bool) -> NotebookRun:
+        from .options import build_protocol, build_settings
+        from .usevars import parse_names, serialise
+
+        check_plain_python(cell, "training cell")
+        names = parse_names(args.use) if args.use else []
+        code = build_script(cell=cell, setup=self.setup.code, use=names)
+        check_plain_python(code, "script made of the setup and this cell")
+        protocol = build_protocol(
+            code, metric=args.metric, maximize=maximize, timeout=self._pick(args.timeout, "timeout"),
+            seed=self._pick(args.seed, "seed"), min_delta=self._pick(args.min_delta, "min_delta"),
+            smoke_timeout=self._pick(args.smoke_timeout, "smoke_timeout"),
+        )
+        proposer = self._pick(args.proposer, "proposer")
+        settings = build_settings(
+            steps=self._pick(args.steps, "steps"), max_time=self._pick(args.max_time, "max_time"),
+            smoke=self._pick(args.smoke, "smoke"), proposer=proposer,
+            model_options=self._model_options(args), goal=self._pick(args.goal, "goal"),
+            workers=self._pick(args.workers, "workers"), warm=self._pick(args.warm, "warm"),
+            memory_limit=self._pick(args.memory_limit, "memory_limit"), gpus=args.gpus,
+            patience=self._pick(args.patience, "patience"), source_dir=os.getcwd(), cwd=args.cwd,
+        )
+        blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
+        search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)
+        return self.launch(search, background=args.background)
+
+    def _model_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {
+            "model": self._pick(args.model, "model"),
+            "base_url": self._pick(args.base_url, "base_url"),
+            "temperature": self._pick(args.temperature, "temperature"),
+        }
+
+    def _new_search(self, code: str, protocol: Any, settings: dict[str, Any], name: str | None,
+                    runs_dir: str, blobs: dict[str, bytes]) -> Search:
+        """The Search with its parts built now (bad options fail before a run folder exists),
+        and its run folder made here, so ``use.pkl`` is in place before the baseline runs."""
+        from .executors import get_executor
+        from .proposers import get_proposer
+        from .runs import RunDir
+        from .search import Search, default_settings
+        from .usevars import write_use_file
+
+        full = default_settings(**settings)
+        proposer_options = dict(full["proposer"])
+        proposer = get_proposer(proposer_options.pop("name"), seed=protocol.seed, **proposer_options)
+        executor_options = dict(full["executor"])
+        executor = get_executor(executor_options.pop("name"), **executor_options)
+        source = self.shell.user_ns.get("__session__") or "notebook"
+        search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
+                        source=str(source), proposer=proposer, executor=executor)
+        run_dir = RunDir.create(runs_dir, name=name, protocol=protocol, settings=search.settings, source=str(source))
+        if blobs:
+            write_use_file(run_dir.path, blobs)
+        search.run_dir = run_dir
+        return search
+
+    # ---- running -----------------------------------------------------------------------
+
+    def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
+        """Show the run, start its thread, and (unless ``background``) wait for its end."""
+        from .notebook_run import NotebookRun
+
+        run = NotebookRun.live(search)
+        self._show_live(run, search, loaded=loaded)
+        self.runs[run.id] = run
+        self.shell.user_ns[NAMESPACE_NAME] = run
+        run.start()
+        if background:
+            print(f"autoresearch: run {run.id} is searching in the background; "
+                  f"%autoresearch wait, %autoresearch stop, or {NAMESPACE_NAME}.best")
+            return run
+        return self.wait_for(run)
+
+    def wait_for(self, run: NotebookRun, timeout: float | None = None, *, stop: bool = True) -> NotebookRun:
+        """Wait in the main thread; an interrupt stops the run cleanly (only the waiting, with
+        ``stop=False``) and the cell ends normally, so Run All goes on with what was found."""
+        try:
+            run.wait(timeout, stop_on_interrupt=stop)
+        except KeyboardInterrupt:
+            if not stop:
+                print(f"autoresearch: stopped waiting; run {run.id} goes on in the background "
+                      "(%autoresearch stop ends it)", file=sys.stderr)
+                return run
+            print(f"autoresearch: interrupted; run {run.id} is {run.state}, its nodes and journal kept; "
+                  f"continue it with: %autoresearch resume {run.id}", file=sys.stderr)
+        except AutoResearchError as err:
+            raise user_error(err) from None
+        return run
+
+    def _show_live(self, run: NotebookRun, search: Search, *, loaded: Any = None) -> None:
+        """Subscribe a view to the search: the tree widget in a kernel, else text lines."""
+        mode = self.view
+        widget = self.widget_module()
+        if widget is not None:
+            run.view = self.make_view(widget, run, search, loaded=loaded)
+            run.live_cell = self.shell.execution_count
+            show_view(run.view)
+        elif mode in ("auto", "text"):
+            from .cli._progress import ProgressPrinter
+
+            search.callbacks.callbacks.append(
+                ProgressPrinter(protocol=search.protocol, steps=search.settings["steps"], stream=sys.stdout)
+            )
+
+    def make_view(self, widget: Any, run: NotebookRun, search: Search | None, *, loaded: Any = None) -> Any:
+        """A TreeView for ``run``: live if ``search`` is given, showing ``loaded`` (a tree) first."""
+        steps = search.settings["steps"] if search is not None else run.run_dir.settings.get("steps", 0)
+        view = widget.TreeView(protocol=run.protocol, steps=steps, run_id=run.id)
+        if loaded is not None:
+            view.load(tree=loaded, protocol=run.protocol, state=run.state, run_id=run.id, steps=steps)
+        if search is not None:
+            search.callbacks.callbacks.append(view.callback)
+            view.on_stop(search.stop)
+        view.on_export(lambda node_id: str(self.export_file(run, node_id)))
+        return view
+
+    @staticmethod
+    def export_file(run: NotebookRun, node_id: int | None) -> Any:
+        """The Export button: the node's script next to the notebook, named after run and node."""
+        from pathlib import Path
+
+        node = node_id if node_id is not None else getattr(run.best, "id", None)
+        return run.export(Path.cwd() / f"{run.name or run.id}-node{node}.py", node)
+
+    # ---- %autoresearch -----------------------------------------------------------------
+
+    @line_magic("autoresearch")
+    def autoresearch_line(self, line: str) -> Any:
+        """Inspect, control and export runs: ``%autoresearch COMMAND [options]``.
+
+        Commands (RUN is a run id, name, id prefix or 'latest'; it defaults to the latest run):
+
+          list                                  the runs, with state and best metric
+          show [RUN] [--node ID]                the tree view of a run, or one node in full
+          tree [RUN] [--text]                   the tree as SVG (text without Graphviz's dot)
+          wait [RUN] [--timeout S]              wait for a background run of this kernel
+          stop [RUN]                            stop a run of this kernel (it can be resumed)
+          resume [RUN] [--steps N] [--background]   continue a run, same protocol
+          export [RUN] [--node ID] [--to FILE] [--cell]   the best (or a node) as a script/cell
+          report [RUN] [--notebook FILE]        the summary, or a lineage notebook
+          setup [--clear]                       the registered %%autoresearch_setup code
+
+        ``%autoresearch COMMAND --help`` explains one command. A search itself is a cell magic:
+        ``%%autoresearch --metric val_acc --maximize`` on the first line of a training cell.
+        (A line ending in ``?`` is IPython's help request, so ``%autoresearch show?`` shows this.)
+        """
+        from . import magic_commands
+
+        return magic_commands.dispatch(self, line)
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def widget_module(self) -> Any:
+        """The tree widget module when runs should show it: in a kernel (view "auto") or always
+        (view "widget"); None for text or no progress, or when the widget cannot load."""
+        mode = self.view
+        if mode not in ("auto", "widget") or (mode == "auto" and getattr(self.shell, "kernel", None) is None):
+            return None
+        widget = _widget_module()
+        if widget is None and mode == "widget":
+            raise UsageError("AutoResearch.view = 'widget' needs ipywidgets and anywidget: "
+                             "pip install 'autoresearch-jupyter[notebook]'")
+        return widget
+
+    @staticmethod
+    def _parse(func: Any, line: str, prog: str) -> argparse.Namespace:
+        try:
+            return func.parser.parse_args(split_options(line))
+        except UsageError as err:
+            raise UsageError(f"{prog}: {err} (see {prog} --help)") from None
+        except ValueError as err:  # shlex: an unclosed quote
+            raise UsageError(f"{prog}: cannot read the options: {err}") from None
+
+    def live_run(self, ref: str | None) -> NotebookRun | None:
+        """The run of this kernel that ``ref`` names (None: the latest started here)."""
+        if not self.runs:
+            return None
+        if ref is None or ref.lower() in ("latest", "last"):
+            return list(self.runs.values())[-1]
+        if ref in self.runs:
+            return self.runs[ref]
+        named = [r for r in self.runs.values() if r.name == ref]
+        prefixed = [r for r in self.runs.values() if r.id.startswith(ref)]
+        matches = named or prefixed
+        return matches[-1] if len(matches) == 1 else None
+
+
+def show_view(view: Any) -> None:
+    """Display a tree view once, with a display id where it has ``show()`` (its static fallback
+    is then refreshed in place when the run ends)."""
+    show = getattr(view, "show", None)
+    if callable(show):
+        show()
+        return
+    from IPython.display import display
+
+    display(view)
+
+
+def _widget_module() -> Any:
+    """The tree widget module, or None when it (or ipywidgets/anywidget) cannot be imported."""
+    try:
+        from . import widget
+    except Exception:  # ImportError, or a widget build without its JavaScript: fall back to text
+        logger.debug("the tree widget cannot be loaded", exc_info=True)
+        return None
+    return widget if hasattr(widget, "TreeView") else None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext autoresearch_jupyter``: register the magics (and make them configurable)."""
+    ipython.register_magics(AutoResearch)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext autoresearch_jupyter``: remove the magics; running searches keep running."""
+    manager = ipython.magics_manager
+    instance = manager.registry.pop(AutoResearch.__name__, None)
+    for kind, names in (("line", ("autoresearch",)), ("cell", ("autoresearch", "autoresearch_setup"))):
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    if instance is not None:
+        instance.close()
+        if instance in getattr(ipython, "configurables", []):
+            ipython.configurables.remove(instance)
