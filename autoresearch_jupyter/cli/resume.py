@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._common import non_negative_int, open_run, run_ref_argument
 from ._search import execute
@@ -22,4 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from ..search import Search
 
     search = Search.resume(open_run(args), steps=args.steps)
-    return execute(search, runs_dir=args.runs_dir, as_json=args.json)
+    rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)
+    if search.settings["proposer"].get("llm_report") and rc != 1:
+        from .run import print_llm_summary
+
+        print_llm_summary(search, stream=sys.stderr if args.json else sys.stdout)
+    return rc
