@@ -48,3 +48,5 @@ def _single_threaded_blas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep test node runs from fighting over the 2 cores of a CI machine."""
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     yield
+collect_ignore = ["browser"]  # browser tests run on their own: pytest tests/browser
+collect_ignore.append("lab")  # the JupyterLab extension tests too: pytest tests/lab

@@ -1,0 +1,142 @@
+"""The tree view's costs: bytes per update, the saved snapshot, browser render time, import time.
+
+    python benchmarks/bench_widget.py [--repeat 5] [--no-browser]
+
+(1) Bytes of the comm message one node update sends (a node created in a tree of 10, 100 and
+1,000 nodes), and of the full snapshot a saved notebook keeps; sends for 1,000 rapid events.
+(2) A 1,000-node tree rendered in headless chromium from treeview.js (the widget's own
+renderer): cold mount with every row shown (DOM built and laid out), one incremental node
+update, one click into the inspector; median of --repeat (target: mount <= 500 ms).
+(3) ``import autoresearch_jupyter.widget`` in fresh interpreters, against ``import anywidget``.
+Prints figures; asserts nothing timed. Chromium comes from the system (/usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+from synthetic import MEASURE_JS, PROTOCOL, synthetic_tree
+
+from autoresearch_jupyter.node import Node, Operator, Status
+from autoresearch_jupyter.viewstate import standalone_html
+from autoresearch_jupyter.widget import TreeView
+
+
+def capture(view: TreeView) -> list[dict]:
+    sent: list[dict] = []
+    view._send = lambda msg, buffers=None: sent.append(msg)  # type: ignore[method-assign]
+    return sent
+
+
+def update_bytes(n: int) -> tuple[int, int, float]:
+    """(bytes of one node update, bytes of the full snapshot, ms to build the snapshot)."""
+    tree = synthetic_tree(n, seed=1)
+    view = TreeView(protocol=PROTOCOL, steps=n + 5, throttle=0.0)
+    sent = capture(view)
+    start = time.perf_counter()
+    view.load(tree=tree, protocol=PROTOCOL, state="running", run_id="bench")
+    snapshot_ms = (time.perf_counter() - start) * 1000
+    snapshot = len(json.dumps(sent[-1]))
+    parent = tree[n - 1]
+    node = Node(id=n, parent=parent.id, operator=Operator.IMPROVE, plan="one more change",
+                code=parent.code.replace("lr = ", "lr = 0.5 or "), status=Status.RUNNING)
+    tree.add(node)
+    view.callback.on_node_created(node=node, tree=tree)
+    return len(json.dumps(sent[-1])), snapshot, snapshot_ms
+
+
+def rapid_sends(events: int) -> int:
+    view = TreeView(protocol=PROTOCOL, steps=events, throttle=0.25)
+    sent = capture(view)
+    view.callback.on_run_started(run_id="r", run_dir="x", resumed=False, protocol=PROTOCOL, tree=None)
+    before = len(sent)
+    view.callback.on_node_created(node=Node(id=0, parent=None, operator=Operator.BASELINE, plan="", code="x = 0\n"))
+    for i in range(1, events):
+        view.callback.on_node_created(node=Node(id=i, parent=0, operator=Operator.IMPROVE, plan="", code=f"x = {i}\n"))
+    time.sleep(0.5)
+    return len(sent) - before
+
+
+def browser_render(repeat: int) -> dict[str, float] | None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("    (playwright is not installed: skipped)")
+        return None
+    chromium = Path(os.environ.get("AUTORESEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
+    if not chromium.exists():
+        print("    (chromium is not installed: apt-get install -y --no-install-recommends chromium)")
+        return None
+    tree = synthetic_tree(1000, seed=2, running=2, usage=True)
+    page_html = standalone_html(tree, PROTOCOL, state="running", run_id="bench", steps=1200)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    runs: list[dict] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_content(page_html)
+        page.wait_for_selector(".ar-row")
+        first = page.evaluate("window.arView.mountMs")
+        for _ in range(repeat):
+            runs.append(page.evaluate(MEASURE_JS))
+        browser.close()
+    out = {k: statistics.median(r[k] for r in runs) for k in ("mount_ms", "update_ms", "click_ms")}
+    out["first_folded_ms"] = first
+    out["rows"] = runs[0]["rows"]
+    return out
+
+
+def import_time(code: str, n: int) -> float:
+    runs = []
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+
+    print("(1) bytes sent (JSON of the comm message)")
+    for n in (10, 100, 1000):
+        one, snap, ms = update_bytes(n)
+        print(f"    {n:>5} nodes: one node update {one:>6,} B   full snapshot {snap:>10,} B "
+              f"({snap / n:,.0f} B/node, built in {ms:.1f} ms)")
+    print(f"    1,000 node events in a burst: {rapid_sends(1000)} sends (throttle 0.25 s)")
+
+    if not args.no_browser:
+        print(f"(2) 1,000-node tree in headless chromium (median of {args.repeat})")
+        res = browser_render(args.repeat)
+        if res:
+            print(f"    cold mount, all {res['rows']} rows shown   {res['mount_ms']:7.1f} ms  (target <= 500 ms)")
+            print(f"    first mount, failed leaves folded  {res['first_folded_ms']:7.1f} ms")
+            print(f"    one node update (merge + render)   {res['update_ms']:7.1f} ms")
+            print(f"    click a node (select + inspector)  {res['click_ms']:7.1f} ms")
+
+    base = import_time("pass", 7)
+    anywidget = import_time("import anywidget", 7)
+    widget = import_time("import autoresearch_jupyter.widget", 7)
+    print("(3) import time, fresh interpreter (median of 7)")
+    print(f"    python -c pass {base * 1000:.0f} ms; import anywidget {anywidget * 1000:.0f} ms; "
+          f"import autoresearch_jupyter.widget {widget * 1000:.0f} ms "
+          f"(+{(widget - anywidget) * 1000:.0f} ms over anywidget)")
+
+
+if __name__ == "__main__":
+    main()
