@@ -282,7 +282,7 @@ class NotebookRun:
         if self.live_cell is not None and self.live_cell == _execution_count():
             return None  # the live view above already shows this run: no second tree in Out[]
         try:
-            from .widget import static_html
+            from .viewstate import static_html
         except Exception:  # noqa: BLE001 - no ipywidgets, or a widget build without its JavaScript
             return f"<pre>{html.escape(self.report().text)}</pre>"
         return static_html(self.tree, self.protocol, state=self.state, run_id=self.id)
