@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .argtypes import non_negative_int, positive_float
 from .errors import AutoResearchError
 from .magics import split_options, user_error
 from .notebook_run import NotebookRun
@@ -46,26 +47,6 @@ def _node_id(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a node id (an integer), got {text!r}") from None
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``%autoresearch`` parser; ``-h`` works on it and on every command."""
     parser = MagicArgumentParser(prog=PROG, add_help=True, description="Inspect, control and export runs.")
@@ -84,12 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("wait", "Wait for a background run of this kernel to end (default: the latest); "
                     "interrupting stops the waiting, not the run.")
     p.add_argument("run", nargs="?", default=None, metavar="RUN", help="run id, name or prefix")
-    p.add_argument("--timeout", type=_positive, default=None, help="give up waiting after this many seconds")
+    p.add_argument("--timeout", type=positive_float, default=None, help="give up waiting after this many seconds")
     p = add("stop", "Stop a run of this kernel: running nodes are cancelled, the journal is kept.")
     p.add_argument("run", nargs="?", default=None, metavar="RUN", help="run id, name or prefix")
     p = add("resume", "Continue a run: finished nodes are kept, interrupted ones run again, same protocol.")
     _run_ref(p)
-    p.add_argument("--steps", type=_steps, default=None, help="new total step budget (default: the run's own)")
+    p.add_argument("--steps", type=non_negative_int, default=None, help="new total step budget (default: the run's own)")
     p.add_argument("--background", action="store_true", help="return at once and keep searching in a thread")
     p = add("export", "The best node (or --node ID) as a clean script, written --to FILE or put in a new --cell.")
     _run_ref(p)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
+from .argtypes import finite_float, non_negative_int, positive_float
 from .errors import AutoResearchError
 from .notebook_code import SetupRegistry, build_script, check_plain_python, check_setup
 
@@ -36,36 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAMESPACE_NAME = "autoresearch_run"  # same as notebook_run.NAMESPACE_NAME, without importing it
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def split_options(line: str) -> list[str]:
@@ -194,20 +164,20 @@ class AutoResearch(Magics):
     @argument("--metric", help="the metric the cell prints as 'NAME: value' (required)")
     @argument("--maximize", action="store_true", default=None, help="higher is better")
     @argument("--minimize", action="store_true", default=None, help="lower is better")
-    @argument("--steps", type=_count, help="nodes to try after the baseline (config: steps, 20)")
-    @argument("--timeout", type=_seconds, help="seconds per node, enforced (config: timeout, 60)")
-    @argument("--max-time", type=_seconds, help="seconds for the whole run (config: max_time)")
-    @argument("--workers", type=_count, help="nodes run at once (config: workers, 1)")
+    @argument("--steps", type=non_negative_int, help="nodes to try after the baseline (config: steps, 20)")
+    @argument("--timeout", type=positive_float, help="seconds per node, enforced (config: timeout, 60)")
+    @argument("--max-time", type=positive_float, help="seconds for the whole run (config: max_time)")
+    @argument("--workers", type=non_negative_int, help="nodes run at once (config: workers, 1)")
     @argument("--proposer", help="mutate (offline literal mutations), llm, or auto (config: proposer)")
-    @argument("--seed", type=_count, help="the seed every node gets (config: seed, 0)")
+    @argument("--seed", type=non_negative_int, help="the seed every node gets (config: seed, 0)")
     @argument("--name", help="a unique name for the run")
-    @argument("--min-delta", type=_number, help="smallest improvement that counts (config: min_delta, 0)")
+    @argument("--min-delta", type=finite_float, help="smallest improvement that counts (config: min_delta, 0)")
     @argument("--smoke", action="store_true", default=None, help="run each node first with AUTORESEARCH_SMOKE=1")
     @argument("--no-smoke", dest="smoke", action="store_false", help="no smoke runs (when config turns them on)")
-    @argument("--smoke-timeout", type=_seconds, help="seconds per smoke run (config: smoke_timeout, 10)")
+    @argument("--smoke-timeout", type=positive_float, help="seconds per smoke run (config: smoke_timeout, 10)")
     @argument("--memory-limit", help="address-space limit per node, e.g. 4G (config: memory_limit)")
     @argument("--warm", choices=("auto", "on", "off"), help="warm interpreter for node imports (config: warm)")
-    @argument("--patience", type=_count, help="children without improvement before backtracking (config: 3)")
+    @argument("--patience", type=non_negative_int, help="children without improvement before backtracking (config: 3)")
     @argument("--gpus", help="GPU ids for nodes, round-robin, e.g. 0,1")
     @argument("--cwd", help="run nodes in this folder (default: each in its own node folder)")
     @argument("--runs-dir", help="where runs live (config: runs_dir, ./.autoresearch)")
@@ -215,7 +185,7 @@ class AutoResearch(Magics):
     @argument("--background", action="store_true", help="return at once and keep searching in a thread")
     @argument("--model", help="llm proposer: model name (config: model)")
     @argument("--base-url", help="llm proposer: OpenAI-compatible endpoint (config: base_url)")
-    @argument("--temperature", type=_number, help="llm proposer: sampling temperature (config: temperature)")
+    @argument("--temperature", type=finite_float, help="llm proposer: sampling temperature (config: temperature)")
     @argument("--goal", help="llm proposer: what you are after, in words (config: goal)")
     @argument("-h", "--help", action="store_true", help="show this help")
     @cell_magic("autoresearch")

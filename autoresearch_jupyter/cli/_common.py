@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
 from ..errors import AutoResearchError
 from ..runs import RunDir, resolve_run
 
@@ -32,26 +33,6 @@ def open_run(args: argparse.Namespace) -> RunDir:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
 
 
 def write_output(path: Path, text: str) -> None:
