@@ -1,0 +1,15 @@
+// Extra bundler config, merged by @jupyter/builder: the tree view and the journal replay are
+// the shared modules in autoresearch_jupyter/static/ (the notebook widget loads the same files),
+// bundled from there so the tree view exists once.
+const path = require('path');
+
+const shared = path.resolve(__dirname, '..', 'autoresearch_jupyter', 'static');
+
+module.exports = {
+  resolve: {
+    alias: {
+      '@autoresearch/treeview$': path.join(shared, 'treeview.js'),
+      '@autoresearch/journal$': path.join(shared, 'journal.js')
+    }
+  }
+};
