@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,13 +21,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("AUTORESEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+from chromium import ARTIFACTS, CHROMIUM, ROOT, browser, pytest_runtest_makereport, screenshot_if_failed  # noqa: F401,E402
 # Test settings for the extension: a short search for "AutoResearch this cell".
 SETTINGS = {"metric": "val_acc", "direction": "maximize", "steps": 2, "extraArgs": "--warm off", "refreshInterval": 1}
 
@@ -112,24 +105,6 @@ def notebook7(tmp_path_factory) -> Iterator[Server]:
     yield from _start("notebook", tmp_path_factory.mktemp("nb7"))
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y --no-install-recommends chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
 @pytest.fixture
 def page(browser, request) -> Iterator[object]:
     """A fresh page; errors from the extension fail the test, and a failing test leaves a screenshot."""
@@ -139,9 +114,6 @@ def page(browser, request) -> Iterator[object]:
     pg.on("pageerror", lambda err: "autoresearch" in f"{err} {err.stack}" and errors.append(f"{err}\n{err.stack}"))
     pg.on("console", lambda msg: msg.type == "error" and "autoresearch" in msg.text and errors.append(msg.text))
     yield pg
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        pg.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)
+    screenshot_if_failed(pg, request)
     context.close()
     assert not errors, f"errors in the page: {errors}"
