@@ -139,7 +139,7 @@ class Search:
         self._journal: Journal | None = None
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
-        self._best_id: int | None = None
+        self._closing = False  # set while cancelling: nothing new may start
 
     # ---- construction ------------------------------------------------------------------
 
@@ -453,8 +453,10 @@ class Search:
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
-            self._submit(node, "full")
-            return
+            if not self._closing:
+                self._submit(node, "full")
+                return
+            result = dataclasses.replace(result, cancelled=True)  # stopping: no full run now
         fields = self._judge(node, stage, result)
         previous = self.tree.best(self.protocol)
         with self._lock:
@@ -527,6 +529,7 @@ class Search:
     def _cancel_all(self) -> None:
         if not self._inflight or self._executor is None:
             return
+        self._closing = True
         for node, _ in list(self._inflight.values()):
             self._executor.cancel(node_id=node.id)
         for future, (node, stage) in list(self._inflight.items()):

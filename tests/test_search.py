@@ -195,3 +195,13 @@ def test_max_time_ends_the_run_and_cancels_what_is_running(tmp_path):
     assert outcome.state == "finished" and "max time" in outcome.reason
     assert 1 <= len(outcome.tree) - 1 < 50
     assert all(n.status.is_finished() for n in outcome.tree)
+
+
+def test_stop_during_smoke_runs_never_starts_a_full_run(tmp_path, scripted):
+    code = variant("x = 7\nimport os, time\nif not os.environ.get('AUTORESEARCH_SMOKE'): time.sleep(30)")
+    search = make_search(tmp_path, scripted([("slow full run", code)]), smoke=True)
+    timer = threading.Timer(2.0, search.stop)
+    timer.start()
+    outcome = search.run()
+    assert outcome.state == "stopped"
+    assert all(n.status.is_finished() for n in outcome.tree)  # nothing left "running"
