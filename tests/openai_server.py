@@ -27,10 +27,20 @@ OPENAI_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_ORG_
                "OPENAI_ADMIN_KEY")
 
 
-def clear_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No OPENAI_* variable of the machine leaks into a test (``auto`` would pick them up)."""
+def clear_openai_env(monkeypatch: pytest.MonkeyPatch, key: str | None = None) -> None:
+    """No OPENAI_* variable of the machine leaks into a test (``auto`` would pick them up);
+    ``key`` becomes the test's OPENAI_API_KEY."""
     for name in OPENAI_VARS:
         monkeypatch.delenv(name, raising=False)
+    if key is not None:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+
+
+@pytest.fixture
+def server():
+    """A fake OpenAI endpoint on 127.0.0.1 for one test (import this fixture into a test module)."""
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 @dataclasses.dataclass

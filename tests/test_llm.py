@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+from openai_server import server  # noqa: F401 - the fixture
 from openai_server import FakeOpenAI, Reply, clear_openai_env, edit, script_of
 
 from autoresearch_jupyter.errors import BudgetExhaustedError, ProposerError, UnknownPluginError
@@ -40,14 +41,7 @@ PROTOCOL = Protocol.for_script(CODE, metric="score", maximize=True, time_budget=
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    clear_openai_env(monkeypatch)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI() as fake:
-        yield fake
+    clear_openai_env(monkeypatch, KEY)
 
 
 def baseline_tree(code: str = CODE) -> Tree:

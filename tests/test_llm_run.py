@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from openai_server import server  # noqa: F401 - the fixture
 from openai_server import FakeOpenAI, Reply, clear_openai_env, edit, script_of
 
 from autoresearch_jupyter.node import Operator, Status
@@ -50,14 +51,7 @@ def improving():
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    clear_openai_env(monkeypatch)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-
-
-@pytest.fixture
-def server():
-    with FakeOpenAI() as fake:
-        yield fake
+    clear_openai_env(monkeypatch, KEY)
 
 
 def search(tmp_path: Path, server: FakeOpenAI, steps: int = 4, **proposer) -> Search:
