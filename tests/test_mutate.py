@@ -204,8 +204,10 @@ def test_declared_ranges_are_respected() -> None:
         assert all(1e-3 <= v <= 1 for v in news["lr"])
         assert all(1 <= v <= 12 and v == int(v) for v in news["depth"])
         assert all(0 <= v <= 1 for v in news["f"])
-        assert all(any(math.isclose(v / 0.5, r) for r in (10, 0.1, 2, 0.5)) for v in news["lr"])  # log steps
-    assert sorted(news["lr"]) == [0.05, 0.25, 1.0]  # /10, /2, x2; x10 would leave the range
+        assert all(any(math.isclose(v / 0.5, r, rel_tol=1e-3) for r in (10, 0.1, 2, 0.5, 1.5, 1 / 1.5))
+                   for v in news["lr"])  # log steps
+    # /10, /2, x2, then the finest tier /1.5, x1.5; x10 would leave the range
+    assert sorted(news["lr"]) == [0.05, 0.25, 0.3333, 0.75, 1.0]
     assert sorted(news["depth"]) == [10, 11]  # -2 early (a quarter of the range), -1 late; never 13
     assert sorted(news["f"]) == pytest.approx([0.65, 0.85, 0.95])
 
@@ -234,7 +236,8 @@ def test_siblings_never_repeat_and_exhaustion_returns_none() -> None:
     pairs = [(p.meta["mutate"]["site"], p.meta["mutate"]["move"]) for p in proposals]
     codes = [p.code for p in proposals]
     assert len(set(pairs)) == len(pairs) and len(set(codes)) == len(codes)
-    assert len(proposals) == 5  # C: x10 /10 x2 /2; flag: flip (the same in both phases)
+    assert len(proposals) == 7  # C: x10 /10 x2 /2, then x1.5 /1.5; flag: flip (the same in both phases)
+    assert [p.meta["mutate"]["move"] for p in proposals][-2:] in (["x1.5", "/1.5"], ["/1.5", "x1.5"])
 
 
 def test_moves_spread_over_sites() -> None:
@@ -256,7 +259,7 @@ def test_known_codes_are_skipped() -> None:
         add(tree, child, proposal)
         seen.append(proposal.meta["mutate"]["new"])
     assert "0.01" not in seen and code not in [n.code for n in tree.kids(child.id)]
-    assert set(seen) == {"1.0", "0.2", "0.05"}
+    assert set(seen) == {"1.0", "0.2", "0.05", "0.15", "0.06667"}
 
 
 def test_same_seed_same_sequence_other_seed_other_sequence() -> None:

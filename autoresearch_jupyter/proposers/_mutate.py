@@ -347,8 +347,7 @@ def _range_moves(site: Site, v: float, early: bool) -> list[tuple[str, Any, str]
     if spec.kind == "log":
         if v <= 0:
             return []
-        pairs = [("x10", 10.0), ("/10", 0.1)] if early else [("x2", 2.0), ("/2", 0.5)]
-        return [(label, v * f, "large" if early else "fine") for label, f in pairs]
+        return _scaled(v, early)
     if spec.kind == "int":
         step, scale = (max(1, int((spec.hi - spec.lo) // 4)), "large") if early else (1, "fine")
         return [(f"+{step}", int(v) + step, scale), (f"-{step}", int(v) - step, scale)]
@@ -371,13 +370,33 @@ def _plain_moves(site: Site, v: Any, early: bool) -> list[tuple[str, Any, str]]:
         return [("x1.5", round(v * 1.5), "fine"), ("/1.5", max(floor, round(v / 1.5)), "fine")]
     if v == 0:
         return []
+    return _scaled(v, early)
+
+
+def _scaled(v: float, early: bool) -> list[tuple[str, Any, str]]:
     pairs = [("x10", 10.0), ("/10", 0.1)] if early else [("x2", 2.0), ("/2", 0.5)]
     return [(label, v * f, "large" if early else "fine") for label, f in pairs]
 
 
-def site_moves(site: Site, *, early: bool) -> list[Move]:
-    """The moves of a site for a phase; no-ops and moves leaving a declared range are dropped."""
+def _finest_moves(site: Site) -> list[tuple[str, Any, str]]:
+    """x1.5 and /1.5 for floats and log ranges: offered at a parent only once every other move
+    there was tried, so a hill climb can settle between the values that halving and doubling reach."""
     v = site.value
+    if isinstance(v, bool) or not isinstance(v, float) or v == 0:
+        return []
+    if site.spec is not None and (site.spec.kind != "log" or v < 0):
+        return []
+    return [("x1.5", v * 1.5, "fine"), ("/1.5", v / 1.5, "fine")]
+
+
+def site_moves(site: Site, *, early: bool, finest: bool = False) -> list[Move]:
+    """The moves of a site for a phase (or the finest tier, after both phases); no-ops and moves
+    leaving a declared range are dropped."""
+    v = site.value
+    if finest:
+        raw_finest = _finest_moves(site)
+        if not raw_finest:
+            return []
     if site.kind == "choice":
         assert site.spec is not None
         return [
@@ -387,7 +406,10 @@ def site_moves(site: Site, *, early: bool) -> list[Move]:
         ]
     if site.kind == "bool":
         return [Move("flip", repr(not v), not v, "choice")]
-    raw = _range_moves(site, v, early) if site.spec else _plain_moves(site, v, early)
+    if finest:
+        raw = raw_finest
+    else:
+        raw = _range_moves(site, v, early) if site.spec else _plain_moves(site, v, early)
     out: list[Move] = []
     for label, new, scale in raw:
         if isinstance(new, float) and not math.isfinite(new):
@@ -477,11 +499,12 @@ class MutateProposer(Proposer):
         on_path = {m["site"] for n in tree.path(parent.id)[1:] if (m := _mutate_meta(n))}
         momentum = _momentum(parent)
         rng = random.Random(f"{self._seed}:{parent.id}:{len(kids)}")
-        for early in (context.early, not context.early):
+        # This phase's moves, then the other phase's, then the finest tier.
+        for early, finest in ((context.early, False), (not context.early, False), (False, True)):
             pool: dict[str, list[Move]] = {}
             for sid, site in sites.items():
                 moves = [
-                    m for m in site_moves(site, early=early)
+                    m for m in site_moves(site, early=early, finest=finest)
                     if (sid, "move:" + m.label) not in tried and (sid, "new:" + m.text) not in tried
                 ]
                 if moves:
