@@ -23,6 +23,10 @@ class RunNotFoundError(AutoResearchError):
     """No run with that id or name exists under the runs directory."""
 
 
+class RunActiveError(AutoResearchError):
+    """The run is still being searched by a live process; two writers would corrupt its journal."""
+
+
 class NodeNotFoundError(AutoResearchError):
     """No node with that id exists in the run."""
 

@@ -245,11 +245,8 @@ def cmd_resume(magics: AutoResearch, args: argparse.Namespace) -> NotebookRun:
     live = magics.runs.get(run_dir.id)
     if live is not None and live.running:
         raise UsageError(f"{PROG} resume: run {run_dir.id} is still running here; %autoresearch stop it first")
-    replay = run_dir.load()
-    if replay.state == "running" and live is None:
-        raise UsageError(f"{PROG} resume: run {run_dir.id} is running in another process (pid {replay.pid})")
-    search = Search.resume(run_dir, steps=args.steps)
-    return magics.launch(search, background=args.background, loaded=replay.tree)
+    search = Search.resume(run_dir, steps=args.steps)  # refuses a run another process is searching
+    return magics.launch(search, background=args.background, loaded=search.tree)
 
 
 def cmd_export(magics: AutoResearch, args: argparse.Namespace) -> None:

@@ -263,24 +263,15 @@ class AutoResearch(Magics):
                     runs_dir: str, blobs: dict[str, bytes]) -> Search:
         """The Search with its parts built now (bad options fail before a run folder exists),
         and its run folder made here, so ``use.pkl`` is in place before the baseline runs."""
-        from .executors import get_executor
-        from .proposers import get_proposer
-        from .runs import RunDir
-        from .search import Search, default_settings
+        from .search import Search
         from .usevars import write_use_file
 
-        full = default_settings(**settings)
-        proposer_options = dict(full["proposer"])
-        proposer = get_proposer(proposer_options.pop("name"), seed=protocol.seed, **proposer_options)
-        executor_options = dict(full["executor"])
-        executor = get_executor(executor_options.pop("name"), **executor_options)
         source = self.shell.user_ns.get("__session__") or "notebook"
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
-                        source=str(source), proposer=proposer, executor=executor)
-        run_dir = RunDir.create(runs_dir, name=name, protocol=protocol, settings=search.settings, source=str(source))
+                        source=str(source))
+        run_dir = search.prepare()
         if blobs:
             write_use_file(run_dir.path, blobs)
-        search.run_dir = run_dir
         return search
 
     # ---- running -----------------------------------------------------------------------
@@ -325,9 +316,9 @@ class AutoResearch(Magics):
             run.live_cell = self.shell.execution_count
             show_view(run.view)
         elif mode in ("auto", "text"):
-            from .cli._progress import ProgressPrinter
+            from .progress import ProgressPrinter
 
-            search.callbacks.callbacks.append(
+            search.subscribe(
                 ProgressPrinter(protocol=search.protocol, steps=search.settings["steps"], stream=sys.stdout)
             )
 
@@ -338,7 +329,7 @@ class AutoResearch(Magics):
         if loaded is not None:
             view.load(tree=loaded, protocol=run.protocol, state=run.state, run_id=run.id, steps=steps)
         if search is not None:
-            search.callbacks.callbacks.append(view.callback)
+            search.subscribe(view.callback)
             view.on_stop(search.stop)
         view.on_export(lambda node_id: str(self.export_file(run, node_id)))
         return view

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 from . import export
 from .callbacks import Callback, CallbackList
 from .diffs import unified_diff
-from .errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError
+from .errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
 from .executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from .journal import Journal
@@ -155,6 +155,10 @@ class Search:
     ) -> "Search":
         """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
         replay = run_dir.load()
+        if replay.state == "running":
+            raise RunActiveError(
+                f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
+            )
         root = replay.tree.root
         if root is None:
             raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
@@ -207,10 +211,17 @@ class Search:
     def best(self) -> Node | None:
         return self.tree.best(self.protocol)
 
-    def run(self) -> Outcome:
-        """Run the search to its end; raises BaselineError when the baseline does not work."""
+    def subscribe(self, callback: Callback) -> None:
+        """Add a subscriber to the search's events (call before :meth:`run`)."""
+        self.callbacks.callbacks.append(callback)
+
+    def prepare(self) -> RunDir:
+        """Build the proposer, executor and policy, then make the run folder; idempotent.
+
+        Bad settings fail here, before any folder exists. Faces call it when they must put
+        files into the run folder (e.g. kernel variables) before the baseline runs.
+        """
         self._build_parts()
-        assert self._executor is not None
         if self.run_dir is None:
             self.run_dir = RunDir.create(
                 self._runs_dir,
@@ -219,6 +230,12 @@ class Search:
                 settings=self.settings,
                 source=self._source,
             )
+        return self.run_dir
+
+    def run(self) -> Outcome:
+        """Run the search to its end; raises BaselineError when the baseline does not work."""
+        self.prepare()
+        assert self._executor is not None and self.run_dir is not None
         self._journal = Journal(self.run_dir.journal_path)
         self._started = time.monotonic()
         state, reason = "failed", "internal error"

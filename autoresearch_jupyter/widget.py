@@ -87,7 +87,7 @@ class _ViewCallback(Callback):
 class TreeView(anywidget.AnyWidget):
     """The search tree, live: header, a collapsible tree coloured by status, a node inspector.
 
-    Subscribe it to a search with ``search.callbacks.callbacks.append(view.callback)`` before
+    Subscribe it to a search with ``search.subscribe(view.callback)`` before
     ``run()``, or show a finished run with :meth:`load`. Clicks and inspection happen in the
     browser and need no kernel, so they work while a blocking search keeps the kernel busy.
     """
@@ -146,7 +146,7 @@ class TreeView(anywidget.AnyWidget):
 
     @property
     def callback(self) -> Callback:
-        """The subscriber to append to ``search.callbacks.callbacks``; thread-safe."""
+        """The subscriber to pass to ``search.subscribe``; thread-safe."""
         return self._callback
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +48,13 @@ def screenshot_if_failed(page: object, request: pytest.FixtureRequest) -> None:
     if failed is not None and failed.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server a suite started: terminate, then kill if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

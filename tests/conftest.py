@@ -50,3 +50,7 @@ def _single_threaded_blas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 collect_ignore = ["browser"]  # browser tests run on their own: pytest tests/browser
 collect_ignore.append("lab")  # the JupyterLab extension tests too: pytest tests/lab
+
+# One chromium for the browser suites (tests/browser, tests/lab), defined once so both can also
+# run in one pytest process; it starts only when a test asks for it.
+from chromium import browser, pytest_runtest_makereport  # noqa: E402,F401

@@ -221,3 +221,23 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         if "train.py" in " ".join(p.info["cmdline"] or []) and str(p.info["cwd"] or "").startswith(str(run_dir)):
             leftovers.append(p)
     assert not leftovers, "a node outlived the run"
+
+
+def test_resume_refuses_a_run_another_process_is_searching(tmp_path):
+    (tmp_path / "slow.py").write_text("import time\nx = 1.0\ntime.sleep(5)\nprint(f'm: {x}')\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoresearch_jupyter", "run", "slow.py", "--metric", "m", "--maximize",
+         "--name", "busy"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / ".autoresearch").glob("*/journal.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = next((tmp_path / ".autoresearch").glob("*/journal.jsonl")).read_text()
+        refused = cli("resume", "busy", cwd=tmp_path)
+        assert_one_line_error(refused, "still running", "pid")
+        assert next((tmp_path / ".autoresearch").glob("*/journal.jsonl")).read_text().startswith(before)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)

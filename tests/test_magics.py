@@ -194,7 +194,7 @@ def test_config_sets_defaults_and_the_cell_wins(ip, tmp_path):
 
 
 def test_llm_options_reach_the_proposer_settings_only_for_llm_proposers(ip, monkeypatch):
-    from autoresearch_jupyter import proposers
+    from autoresearch_jupyter import proposers, search
 
     seen = []
     real = proposers.get_proposer
@@ -203,7 +203,7 @@ def test_llm_options_reach_the_proposer_settings_only_for_llm_proposers(ip, monk
         seen.append((name, settings))
         return real("mutate", seed=settings.get("seed", 0))
 
-    monkeypatch.setattr(proposers, "get_proposer", spy)
+    monkeypatch.setattr(search, "get_proposer", spy)  # where the engine builds the proposer
     magics = magics_of(ip)
     magics.model, magics.temperature = "tiny-model", 0.2
     run = ip.run_cell_magic("autoresearch", RUN + " --steps 0 --proposer llm --base-url http://127.0.0.1:9/v1", CELL)
@@ -292,7 +292,7 @@ def test_setup_runs_in_the_kernel_and_is_frozen_at_the_top_of_every_node(ip, tmp
     ip.run_cell_magic("autoresearch_setup", "", "TARGET = 3\nseen = 'setup ran'\n")
     assert ip.user_ns["seen"] == "setup ran" and ip.user_ns["TARGET"] == 3
     cell = "x = 1.0\nprint(f'score: {-(x - TARGET) ** 2}')\n"
-    from autoresearch_jupyter import proposers
+    from autoresearch_jupyter import search
 
     def edit_setup(code):
         return "cheat", code.replace("TARGET = 3", "TARGET = 1")
@@ -302,7 +302,7 @@ def test_setup_runs_in_the_kernel_and_is_frozen_at_the_top_of_every_node(ip, tmp
 
     fake = scripted([edit_setup, edit_cell])
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(proposers, "get_proposer", lambda name, **kw: fake)
+    monkey.setattr(search, "get_proposer", lambda name, **kw: fake)  # where the engine builds it
     try:
         run = ip.run_cell_magic("autoresearch", RUN + " --steps 2", cell)
     finally:

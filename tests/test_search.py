@@ -147,7 +147,7 @@ def test_events_come_in_order_and_match_the_journal(tmp_path, scripted):
             events.append(("run", state))
 
     search = make_search(tmp_path, scripted([("up", variant("x = 9"))]))
-    search.callbacks.callbacks.append(Recorder())
+    search.subscribe(Recorder())
     search.run()
     assert events == [
         ("created", 0), ("started", 0), ("finished", 0, "ok"), ("best", 0),

@@ -137,7 +137,7 @@ def test_callback_updates_the_view_from_a_search_thread(tmp_path, scripted) -> N
                     settings={"steps": 5, "executor": {"name": "local", "workers": 1, "warm": "off"}})
     view = TreeView(protocol=protocol, steps=5, throttle=0.05)
     sent = capture(view)
-    search.callbacks.callbacks.append(view.callback)
+    search.subscribe(view.callback)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("outcome", search.run()))
     thread.start()
@@ -320,7 +320,7 @@ def test_headless_run_saves_the_final_tree_in_widget_state(tmp_path) -> None:
         "                settings={'steps': 4, 'executor': {'name': 'local', 'workers': 1, 'warm': 'off'}})\n"
         "view = TreeView(protocol=protocol, steps=4)\n"
         "view.show()\n"
-        "search.callbacks.callbacks.append(view.callback)\n"
+        "search.subscribe(view.callback)\n"
         "outcome = search.run()\n"
         "view.flush()\n"
         "print(len(outcome.tree), outcome.best.id)\n"

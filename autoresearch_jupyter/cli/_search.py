@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import export
 from ..search import Search
 from ._common import print_json
-from ._progress import ProgressPrinter
+from ..progress import ProgressPrinter
 
 
 def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
@@ -16,7 +16,7 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     progress = ProgressPrinter(
         protocol=search.protocol, steps=search.settings["steps"], stream=sys.stderr if as_json else sys.stdout
     )
-    search.callbacks.callbacks.append(progress)
+    search.subscribe(progress)
     outcome = search.run()
     report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
     if as_json:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, ROOT, browser, pytest_runtest_makereport, screenshot_if_failed  # noqa: F401,E402
+from chromium import ARTIFACTS, CHROMIUM, ROOT, screenshot_if_failed, stop_server  # noqa: F401,E402
 
 
 @pytest.fixture
@@ -81,10 +81,5 @@ def lab(tmp_path) -> Iterator[tuple[str, Path]]:
                 time.sleep(0.3)
         yield url, root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
         log.close()

@@ -40,7 +40,7 @@ def export(node_id):
 
 view.on_export(export)
 display(view)
-search.callbacks.callbacks.append(view.callback)
+search.subscribe(view.callback)
 outcome = search.run()
 print("DONE", outcome.state, len(outcome.tree))
 '''

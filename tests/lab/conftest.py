@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, ROOT, browser, pytest_runtest_makereport, screenshot_if_failed  # noqa: F401,E402
+from chromium import ARTIFACTS, CHROMIUM, ROOT, screenshot_if_failed, stop_server  # noqa: F401,E402
 # Test settings for the extension: a short search for "AutoResearch this cell".
 SETTINGS = {"metric": "val_acc", "direction": "maximize", "steps": 2, "extraArgs": "--warm off", "refreshInterval": 1}
 
@@ -83,12 +83,7 @@ def _start(app: str, base: Path) -> Iterator[Server]:
             time.sleep(0.3)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")

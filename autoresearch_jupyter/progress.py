@@ -1,4 +1,4 @@
-"""Live progress for the terminal: one line per finished node, and a bar on a TTY."""
+"""Text progress for any face without a widget: one line per finished node, a bar on a TTY."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..callbacks import Callback
-from ..node import Node, Status
-from ..protocol import Protocol
+from .callbacks import Callback
+from .node import Node, Status
+from .protocol import Protocol
 
 
 class ProgressPrinter(Callback):
