@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import AutoResearchError
-from .metrics import report
-from .protocol import Protocol
+from .core.errors import AutoResearchError
+from .core.metrics import report
+from .core.protocol import Protocol
 
 if TYPE_CHECKING:
-    from .search import Outcome, Search
+    from .engine.search import Outcome, Search
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,21 +25,21 @@ __all__ = [
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext autoresearch_jupyter``: register the ``%%autoresearch`` magics."""
-    from .magics import load_ipython_extension as load
+    from .notebook.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext autoresearch_jupyter``: remove the magics again."""
-    from .magics import unload_ipython_extension as unload
+    from .notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Search", "Outcome"):
-        from . import search
+        from .engine import search
 
         return getattr(search, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """A conformance suite for proposers and executors: subclass, provide the fixture, run pytest.
 
-    from autoresearch_jupyter.testing import ExecutorConformance
+    from .testing import ExecutorConformance
 
     class TestMyExecutor(ExecutorConformance):
         @pytest.fixture
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from .executors import Executor, Job
-from .node import Node, Operator, Status
+from .core.node import Node, Operator, Status
 from .proposers import Context, Proposer
-from .protocol import Protocol
-from .tree import Tree
+from .core.protocol import Protocol
+from .core.tree import Tree
 
 SCRIPT = """lr = 0.01  # search: log(1e-5, 1)
 depth = 3  # search: int(1, 12)

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from autoresearch_jupyter.diffs import unified_diff
-from autoresearch_jupyter.journal import Journal, load_journal
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.core.diffs import unified_diff
+from autoresearch_jupyter.store.journal import Journal, load_journal
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
 
 TEMPLATE = '''"""Train a small classifier on the digits data; prints the validation accuracy.
 

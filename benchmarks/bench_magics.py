@@ -26,8 +26,8 @@ ip = start_ipython()
 t0 = time.perf_counter()
 ip.run_line_magic("load_ext", "autoresearch_jupyter")
 t1 = time.perf_counter()
-heavy = [m for m in ("autoresearch_jupyter.search", "autoresearch_jupyter.executors", "ipywidgets",
-                     "autoresearch_jupyter.widget", "cloudpickle", "nbformat") if m in sys.modules]
+heavy = [m for m in ("autoresearch_jupyter.engine.search", "autoresearch_jupyter.executors", "ipywidgets",
+                     "autoresearch_jupyter.notebook.widget", "cloudpickle", "nbformat") if m in sys.modules]
 print(json.dumps({"load_s": t1 - t0, "heavy": heavy}))
 """
 

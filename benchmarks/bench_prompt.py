@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from autoresearch_jupyter.node import Node, Operator, Status
+from autoresearch_jupyter.core.node import Node, Operator, Status
 from autoresearch_jupyter.proposers import Context
 from autoresearch_jupyter.proposers._memory import aide_memory, estimate_tokens
 from autoresearch_jupyter.proposers._prompts import build_messages
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 DIGITS = Path(__file__).resolve().parents[1] / "example_notebooks" / "digits.py"
 IDEAS = [

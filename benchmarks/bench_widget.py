@@ -7,7 +7,7 @@
 (2) A 1,000-node tree rendered in headless chromium from treeview.js (the widget's own
 renderer): cold mount with every row shown (DOM built and laid out), one incremental node
 update, one click into the inspector; median of --repeat (target: mount <= 500 ms).
-(3) ``import autoresearch_jupyter.widget`` in fresh interpreters, against ``import anywidget``.
+(3) ``import autoresearch_jupyter.notebook.widget`` in fresh interpreters, against ``import anywidget``.
 Prints figures; asserts nothing timed. Chromium comes from the system (/usr/bin/chromium).
 """
 
@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from synthetic import MEASURE_JS, PROTOCOL, synthetic_tree
 
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.viewstate import standalone_html
-from autoresearch_jupyter.widget import TreeView
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.report.views import standalone_html
+from autoresearch_jupyter.notebook.widget import TreeView
 
 
 def capture(view: TreeView) -> list[dict]:
@@ -131,10 +131,10 @@ def main() -> None:
 
     base = import_time("pass", 7)
     anywidget = import_time("import anywidget", 7)
-    widget = import_time("import autoresearch_jupyter.widget", 7)
+    widget = import_time("import autoresearch_jupyter.notebook.widget", 7)
     print("(3) import time, fresh interpreter (median of 7)")
     print(f"    python -c pass {base * 1000:.0f} ms; import anywidget {anywidget * 1000:.0f} ms; "
-          f"import autoresearch_jupyter.widget {widget * 1000:.0f} ms "
+          f"import autoresearch_jupyter.notebook.widget {widget * 1000:.0f} ms "
           f"(+{(widget - anywidget) * 1000:.0f} ms over anywidget)")
 
 

@@ -1,9 +1,9 @@
 // Extra bundler config, merged by @jupyter/builder: the tree view and the journal replay are
-// the shared modules in autoresearch_jupyter/static/ (the notebook widget loads the same files),
+// the shared modules in autoresearch_jupyter/report/static/ (the notebook widget loads the same files),
 // bundled from there so the tree view exists once.
 const path = require('path');
 
-const shared = path.resolve(__dirname, '..', 'autoresearch_jupyter', 'static');
+const shared = path.resolve(__dirname, '..', 'autoresearch_jupyter', 'report', 'static');
 
 module.exports = {
   resolve: {

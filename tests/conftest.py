@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from autoresearch_jupyter.node import Operator
+from autoresearch_jupyter.core.node import Operator
 from autoresearch_jupyter.proposers import Context, Proposal, Proposer
 
 ROOT = Path(__file__).resolve().parents[1]

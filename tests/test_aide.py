@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from autoresearch_jupyter.aide import import_aide, parse_aide
-from autoresearch_jupyter.diffs import diff_stats, unified_diff
-from autoresearch_jupyter.errors import JournalError
-from autoresearch_jupyter.node import Operator, Status
-from autoresearch_jupyter.runs import RunNameError, list_runs, resolve_run
+from autoresearch_jupyter.importers.aide import import_aide, parse_aide
+from autoresearch_jupyter.core.diffs import diff_stats, unified_diff
+from autoresearch_jupyter.core.errors import JournalError
+from autoresearch_jupyter.core.node import Operator, Status
+from autoresearch_jupyter.store.runs import RunNameError, list_runs, resolve_run
 
 BASE = "import numpy as np\nlr = 0.1\nprint('metric:', 0.80)\n"
 

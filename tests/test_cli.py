@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autoresearch_jupyter.cli import COMMANDS, build_parser
-from autoresearch_jupyter.runs import RunDir, list_runs
+from autoresearch_jupyter.store.runs import RunDir, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "example_notebooks" / "digits.py"

@@ -19,7 +19,7 @@ def test_every_cli_command_is_in_the_readme(name):
 
 def test_every_line_magic_command_is_in_the_readme():
     pytest.importorskip("IPython")
-    from autoresearch_jupyter.magic_commands import COMMANDS as MAGIC_COMMANDS
+    from autoresearch_jupyter.notebook.commands import COMMANDS as MAGIC_COMMANDS
 
     line = next(line for line in README.splitlines() if line.startswith("%autoresearch list"))
     missing = [name for name in MAGIC_COMMANDS if not re.search(rf"\b{re.escape(name)}\b", line)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autoresearch_jupyter.errors import ExecutorError
+from autoresearch_jupyter.core.errors import ExecutorError
 from autoresearch_jupyter.executors import Job, JobResult
 from autoresearch_jupyter.executors._env import THREAD_VARS, is_secret, thread_count, thread_env
 from autoresearch_jupyter.executors.local import LocalExecutor, format_size, parse_size, scrub_env

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from autoresearch_jupyter import export
-from autoresearch_jupyter.errors import AutoResearchError, NodeNotFoundError
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.report import export
+from autoresearch_jupyter.core.errors import AutoResearchError, NodeNotFoundError
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 IMPROVE = Operator.IMPROVE
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from autoresearch_jupyter.guard import Guard, GuardedProposer, code_hash, is_seed_name, normalize
-from autoresearch_jupyter.node import Node, Operator, Status
+from autoresearch_jupyter.engine.guard import Guard, GuardedProposer, code_hash, is_seed_name, normalize
+from autoresearch_jupyter.core.node import Node, Operator, Status
 from autoresearch_jupyter.proposers import Context, Proposal, Proposer
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 BASE = '''"""Train a model."""
 import numpy as np

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autoresearch_jupyter import journal as journal_mod
-from autoresearch_jupyter.errors import JournalError
-from autoresearch_jupyter.journal import Journal, load_journal, replay_bytes
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.store import journal as journal_mod
+from autoresearch_jupyter.core.errors import JournalError
+from autoresearch_jupyter.store.journal import Journal, load_journal, replay_bytes
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
 
 
 def node(node_id: int, parent: int | None, **kw) -> Node:

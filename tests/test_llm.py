@@ -10,8 +10,8 @@ import pytest
 from openai_server import server  # noqa: F401 - the fixture
 from openai_server import FakeOpenAI, Reply, clear_openai_env, edit, script_of
 
-from autoresearch_jupyter.errors import BudgetExhaustedError, ProposerError, UnknownPluginError
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.core.errors import BudgetExhaustedError, ProposerError, UnknownPluginError
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
 from autoresearch_jupyter.proposers import (
     Context,
     HybridProposer,
@@ -23,9 +23,9 @@ from autoresearch_jupyter.proposers import (
 )
 from autoresearch_jupyter.proposers._memory import aide_memory, estimate_tokens
 from autoresearch_jupyter.proposers._prompts import build_messages, messages_tokens
-from autoresearch_jupyter.protocol import Protocol
+from autoresearch_jupyter.core.protocol import Protocol
 from autoresearch_jupyter.testing import SCRIPT, ProposerConformance
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.tree import Tree
 
 KEY = "sk-test-4f9c2e7a1b"
 CODE = """# autoresearch: freeze
@@ -398,7 +398,7 @@ def test_hybrid_gives_late_fine_tuning_to_mutate(server):
 
 
 def test_importing_the_package_does_not_import_openai():
-    code = ("import sys, autoresearch_jupyter, autoresearch_jupyter.proposers, autoresearch_jupyter.search\n"
+    code = ("import sys, autoresearch_jupyter, autoresearch_jupyter.proposers, autoresearch_jupyter.engine.search\n"
             "from autoresearch_jupyter.proposers import get_proposer, LLMSettings\n"
             "get_proposer('mutate'); LLMSettings(model='m')\n"
             "assert 'openai' not in sys.modules, 'openai imported'\n")

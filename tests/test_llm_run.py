@@ -13,11 +13,11 @@ import pytest
 from openai_server import server  # noqa: F401 - the fixture
 from openai_server import FakeOpenAI, Reply, clear_openai_env, edit, script_of
 
-from autoresearch_jupyter.node import Operator, Status
+from autoresearch_jupyter.core.node import Operator, Status
 from autoresearch_jupyter.proposers import usage_totals, write_llm_summary
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.runs import RunDir, list_runs
-from autoresearch_jupyter.search import Search
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.store.runs import RunDir, list_runs
+from autoresearch_jupyter.engine.search import Search
 
 KEY = "sk-test-run-9d8e7f6a5b4c"
 SCRIPT = """import os

@@ -20,10 +20,10 @@ pytest.importorskip("cloudpickle")
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
-from autoresearch_jupyter.guard import Guard
-from autoresearch_jupyter.node import Status
-from autoresearch_jupyter.notebook_code import SETUP_BEGIN, SETUP_END
-from autoresearch_jupyter.runs import RunDir, list_runs
+from autoresearch_jupyter.engine.guard import Guard
+from autoresearch_jupyter.core.node import Status
+from autoresearch_jupyter.notebook.code import SETUP_BEGIN, SETUP_END
+from autoresearch_jupyter.store.runs import RunDir, list_runs
 
 EXT = "autoresearch_jupyter"
 CELL = "x = 1.0  # search: float(0, 10)\nprint(f'score: {-(x - 3) ** 2}')\n"
@@ -95,8 +95,8 @@ def test_loading_the_extension_imports_no_engine():
     code = (
         "import sys\nfrom IPython.testing.globalipapp import get_ipython\nip = get_ipython()\n"
         "ip.run_line_magic('load_ext', 'autoresearch_jupyter')\n"
-        "heavy = ['autoresearch_jupyter.search', 'autoresearch_jupyter.executors', 'ipywidgets', "
-        "'autoresearch_jupyter.widget', 'cloudpickle', 'nbformat']\n"
+        "heavy = ['autoresearch_jupyter.engine.search', 'autoresearch_jupyter.executors', 'ipywidgets', "
+        "'autoresearch_jupyter.notebook.widget', 'cloudpickle', 'nbformat']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -194,7 +194,8 @@ def test_config_sets_defaults_and_the_cell_wins(ip, tmp_path):
 
 
 def test_llm_options_reach_the_proposer_settings_only_for_llm_proposers(ip, monkeypatch):
-    from autoresearch_jupyter import proposers, search
+    from autoresearch_jupyter import proposers
+    from autoresearch_jupyter.engine import search
 
     seen = []
     real = proposers.get_proposer
@@ -292,7 +293,7 @@ def test_setup_runs_in_the_kernel_and_is_frozen_at_the_top_of_every_node(ip, tmp
     ip.run_cell_magic("autoresearch_setup", "", "TARGET = 3\nseen = 'setup ran'\n")
     assert ip.user_ns["seen"] == "setup ran" and ip.user_ns["TARGET"] == 3
     cell = "x = 1.0\nprint(f'score: {-(x - TARGET) ** 2}')\n"
-    from autoresearch_jupyter import search
+    from autoresearch_jupyter.engine import search
 
     def edit_setup(code):
         return "cheat", code.replace("TARGET = 3", "TARGET = 1")
@@ -566,7 +567,7 @@ def widget_ip(ip):
     """The shell with AutoResearch.view = 'widget' (the tree view even without a kernel)."""
     pytest.importorskip("anywidget")
     try:
-        import autoresearch_jupyter.widget  # noqa: F401
+        import autoresearch_jupyter.notebook.widget  # noqa: F401
     except Exception as err:  # pragma: no cover - a build without the widget's JavaScript
         pytest.skip(f"the tree widget does not load here: {err}")
     ip.run_line_magic("config", "AutoResearch.view = 'widget'")
@@ -633,7 +634,7 @@ def test_interrupting_a_blocking_run_leaves_the_view_stopped(widget_ip):
 def test_show_and_resume_load_the_existing_tree_into_a_view(widget_ip, monkeypatch):
     run = widget_ip.run_cell_magic("autoresearch", RUN + " --steps 2", CELL)
     shown = []
-    from autoresearch_jupyter import magics as magics_module
+    from autoresearch_jupyter.notebook import magics as magics_module
 
     monkeypatch.setattr(magics_module, "show_view", lambda view: shown.append(view))
     widget_ip.run_line_magic("autoresearch", f"show {run.id}")

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoresearch_jupyter.guard import Guard
-from autoresearch_jupyter.node import Node, Operator, Status
+from autoresearch_jupyter.engine.guard import Guard
+from autoresearch_jupyter.core.node import Node, Operator, Status
 from autoresearch_jupyter.proposers import Context, MutateProposer, Proposal, get_proposer
 from autoresearch_jupyter.proposers._mutate import find_sites, site_moves
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 SAMPLE = '''import numpy as np
 from sklearn.linear_model import LogisticRegression

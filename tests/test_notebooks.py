@@ -23,7 +23,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("sklearn")
 
-from autoresearch_jupyter.runs import RunDir, list_runs
+from autoresearch_jupyter.store.runs import RunDir, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "example_notebooks"

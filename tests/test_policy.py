@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.policy import GreedyTreePolicy, failure_streak
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.engine.policy import GreedyTreePolicy, failure_streak
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 P = Protocol(metric="acc", maximize=True)
 IMPROVE = frozenset({Operator.IMPROVE})

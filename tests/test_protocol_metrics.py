@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from autoresearch_jupyter.errors import ProtocolError
-from autoresearch_jupyter.metrics import parse_metric, read_metric
-from autoresearch_jupyter.protocol import Protocol, frozen_blocks, frozen_spans
+from autoresearch_jupyter.core.errors import ProtocolError
+from autoresearch_jupyter.core.metrics import parse_metric, read_metric
+from autoresearch_jupyter.core.protocol import Protocol, frozen_blocks, frozen_spans
 
 SCRIPT = """import os
 # autoresearch: freeze

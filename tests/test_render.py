@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from autoresearch_jupyter import render
-from autoresearch_jupyter.errors import AutoResearchError
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.report import render
+from autoresearch_jupyter.core.errors import AutoResearchError
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 MAX = Protocol(metric="val_acc", maximize=True, time_budget=60, seed=7)
 

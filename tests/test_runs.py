@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch_jupyter.errors import AutoResearchError, JournalError, RunNotFoundError
-from autoresearch_jupyter.journal import Journal
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.runs import RunDir, RunNameError, list_runs, resolve_run, summarize
+from autoresearch_jupyter.core.errors import AutoResearchError, JournalError, RunNotFoundError
+from autoresearch_jupyter.store.journal import Journal
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.store.runs import RunDir, RunNameError, list_runs, resolve_run, summarize
 
 PROTOCOL = Protocol(metric="val_acc", maximize=True, time_budget=30, seed=7)
 SETTINGS = {"steps": 5, "proposer": {"name": "mutate"}, "where": Path("data")}

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from autoresearch_jupyter import Protocol, Search
-from autoresearch_jupyter.errors import BaselineError
-from autoresearch_jupyter.node import Status
-from autoresearch_jupyter.runs import RunDir
+from autoresearch_jupyter.core.errors import BaselineError
+from autoresearch_jupyter.core.node import Status
+from autoresearch_jupyter.store.runs import RunDir
 
 BASE = """import os
 # autoresearch: freeze
@@ -126,7 +126,7 @@ def test_smoke_runs_first_and_a_smoke_failure_never_runs_fully(tmp_path, scripte
 
 
 def test_events_come_in_order_and_match_the_journal(tmp_path, scripted):
-    from autoresearch_jupyter.callbacks import Callback
+    from autoresearch_jupyter.engine.callbacks import Callback
 
     events = []
 

@@ -18,9 +18,9 @@ from browser.synthetic import PROTOCOL, synthetic_tree
 from trees import sample_tree
 
 from autoresearch_jupyter import Protocol, Search
-from autoresearch_jupyter.export import export_script
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.viewstate import (
+from autoresearch_jupyter.report.export import export_script
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.report.views import (
     DIFF_CAP,
     STATIC,
     TAIL_CAP,
@@ -29,7 +29,7 @@ from autoresearch_jupyter.viewstate import (
     standalone_html,
     static_html,
 )
-from autoresearch_jupyter.widget import TreeView, bundle_esm
+from autoresearch_jupyter.notebook.widget import TreeView, bundle_esm
 
 MAX = Protocol(metric="val_acc", maximize=True, time_budget=60, seed=7)
 BASE = 'import time\nx = 1\ntime.sleep(0.1)\nprint(f"score: {x}")\n'
@@ -76,7 +76,8 @@ def test_esm_is_one_module_from_the_shared_renderer() -> None:
     assert esm.startswith((STATIC / "treeview.js").read_text())
     assert "./treeview.js\"" not in esm and "export default { initialize, render }" in esm
     assert TreeView._esm == esm
-    for name in ("treeview.js", "widget.js", "treeview.css"):
+    assert (STATIC.parent.parent / "notebook" / "static" / "widget.js").is_file()
+    for name in ("treeview.js", "treeview.css"):
         assert (STATIC / name).is_file()
 
 
@@ -112,7 +113,7 @@ def test_records_rebuild_code_from_line_edits_and_cap_long_text() -> None:
 def test_edits_survive_odd_line_endings() -> None:
     old = "a\r\nb\rc\n\x0bd\u2028e\n"
     new = "a\r\nB\rc\n\x0bd\u2028e\nf"
-    from autoresearch_jupyter.viewstate import line_edits
+    from autoresearch_jupyter.report.views import line_edits
 
     assert apply_edits(old, line_edits(old, new)) == new
 
@@ -313,7 +314,7 @@ def test_headless_run_saves_the_final_tree_in_widget_state(tmp_path) -> None:
     code = variant("x = 2  # search: int(1, 9)")
     cell = (
         "from autoresearch_jupyter import Protocol, Search\n"
-        "from autoresearch_jupyter.widget import TreeView\n"
+        "from autoresearch_jupyter.notebook.widget import TreeView\n"
         f"CODE = {code!r}\n"
         "protocol = Protocol.for_script(CODE, metric='score', maximize=True, time_budget=10)\n"
         "search = Search(code=CODE, protocol=protocol, runs_dir='runs',\n"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from autoresearch_jupyter.node import Node, Operator, Status
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.node import Node, Operator, Status
+from autoresearch_jupyter.core.tree import Tree
 
 IMPROVE = Operator.IMPROVE
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Sequence
 
-from ..errors import AutoResearchError
+from ..core.errors import AutoResearchError
 
 logger = logging.getLogger("autoresearch_jupyter.cli")
 

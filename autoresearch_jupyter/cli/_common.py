@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
-from ..errors import AutoResearchError
-from ..runs import RunDir, resolve_run
+from ..core.argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
+from ..core.errors import AutoResearchError
+from ..store.runs import RunDir, resolve_run
 
 
 def runs_dir_option(parser: argparse.ArgumentParser) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import export
-from ..search import Search
+from ..report import export
+from ..engine.search import Search
 from ._common import print_json
-from ..progress import ProgressPrinter
+from ..report.progress import ProgressPrinter
 
 
 def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:

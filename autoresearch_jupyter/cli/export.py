@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import export
+from ..report import export
 from ._common import open_run, run_ref_argument, write_output
 
 NAME = "export"

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..aide import import_aide
+    from ..importers.aide import import_aide
 
     run_dir = import_aide(args.journal, args.runs_dir, name=args.name, metric=args.metric)
     print(f"imported {args.journal} as run {run_dir.id} ({run_dir.path})")

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import time
 
-from ..runs import list_runs
+from ..store.runs import list_runs
 from ._common import print_json, runs_dir_option
 
 NAME = "ls"

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import Search
+    from ..engine.search import Search
 
     search = Search.resume(open_run(args), steps=args.steps)
     rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import ScriptError
-from ..options import build_protocol, build_settings
+from ..core.errors import ScriptError
+from ..engine.options import build_protocol, build_settings
 from ._common import non_negative_int, positive_float, runs_dir_option
 from ._search import execute
 
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
         patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
     )
-    from ..search import Search
+    from ..engine.search import Search
 
     search = Search(
         code=code, protocol=protocol, runs_dir=args.runs_dir, name=args.name, settings=settings,

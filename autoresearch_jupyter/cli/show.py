@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import export
-from ..errors import NodeNotFoundError
+from ..report import export
+from ..core.errors import NodeNotFoundError
 from ._common import open_run, print_json, run_ref_argument
 
 NAME = "show"

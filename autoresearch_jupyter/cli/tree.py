@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import render
+from ..report import render
 from ._common import open_run, run_ref_argument, write_output
 
 NAME = "tree"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UnknownPluginError
+from ..core.errors import UnknownPluginError
 from ._base import Executor, Job, JobResult
 
 __all__ = ["Executor", "Job", "JobResult", "LocalExecutor", "get_executor"]

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Iterable
 
-from ..errors import ExecutorError
+from ..core.errors import ExecutorError
 from ._watchdog import TAG_VAR  # every process a job starts inherits it (unless it clears it)
 
 

@@ -28,7 +28,7 @@ import weakref
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..errors import ExecutorError
+from ..core.errors import ExecutorError
 from ._base import Executor, Job, JobResult
 from ._env import scrub_env, thread_env
 from ._job import RunningJob, Settings

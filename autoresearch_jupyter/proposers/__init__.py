@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UnknownPluginError
+from ..core.errors import UnknownPluginError
 from ._base import Context, Proposal, Proposer
 
 __all__ = [

@@ -17,9 +17,9 @@ import abc
 import dataclasses
 from typing import Any, Callable, ClassVar
 
-from ..node import Node, Operator, Usage
-from ..protocol import Protocol
-from ..tree import Tree
+from ..core.node import Node, Operator, Usage
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import dataclasses
 import os
 from typing import Any
 
-from ..errors import ProposerError
+from ..core.errors import ProposerError
 from ._config import DEFAULT_BASE_URL, LLMSettings, display_url
 from ._memory import estimate_tokens
 

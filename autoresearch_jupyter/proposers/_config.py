@@ -26,7 +26,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ProposerError
+from ..core.errors import ProposerError
 from ..executors._env import is_secret
 
 __all__ = ["DEFAULT_BASE_URL", "LLMSettings", "choose_proposer", "display_url"]

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..node import Node, Operator
-from ..tree import Tree
+from ..core.node import Node, Operator
+from ..core.tree import Tree
 from ._base import Context, Proposal, Proposer
 
 __all__ = ["HybridProposer"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BudgetExhaustedError, ProposerError
-from ..guard import normalize, syntax_problem
-from ..node import Operator, Usage
-from ..protocol import Protocol
-from ..tree import Tree
+from ..core.errors import BudgetExhaustedError, ProposerError
+from ..engine.guard import normalize, syntax_problem
+from ..core.node import Operator, Usage
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 from ._base import Context, Proposal, Proposer
 from ._client import ChatClient, Reply
 from ._config import LLMSettings, choose_proposer

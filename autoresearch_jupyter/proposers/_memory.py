@@ -17,9 +17,9 @@ then costs the same at node 10 and at node 1,000.
 
 from __future__ import annotations
 
-from ..node import Node, Operator, Status
-from ..protocol import Protocol
-from ..tree import Tree
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 __all__ = ["aide_memory", "estimate_tokens", "memory_sections", "render_memory"]
 

@@ -36,9 +36,9 @@ import re
 import tokenize
 from typing import Any
 
-from ..guard import is_seed_name, parse, seed_aliases
-from ..node import Node, Operator
-from ..protocol import frozen_spans
+from ..engine.guard import is_seed_name, parse, seed_aliases
+from ..core.node import Node, Operator
+from ..core.protocol import frozen_spans
 from ._base import Context, Proposal, Proposer
 
 __all__ = ["MutateProposer", "Move", "Site", "Spec", "find_sites", "site_moves"]

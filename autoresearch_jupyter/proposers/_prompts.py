@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ..node import Node, Operator, Status
-from ..protocol import Protocol
-from ..tree import Tree
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 from ._base import Context
 from ._memory import estimate_tokens, render_memory
 

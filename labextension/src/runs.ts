@@ -50,7 +50,7 @@ class RunCache {
 }
 
 /**
- * Reads runs directories: through the server extension's endpoint (autoresearch_jupyter.labserver),
+ * Reads runs directories: through the server extension's endpoint (autoresearch_jupyter.lab.server),
  * which serves the hidden `.autoresearch/` folder and sends only what a journal gained since the
  * last read, or, where that endpoint is missing, through the Contents API (which needs
  * `ContentsManager.allow_hidden` for hidden folders, and reads whole journals).

@@ -1,4 +1,4 @@
-// Types of the shared browser modules in autoresearch_jupyter/static/, which the notebook widget
+// Types of the shared browser modules in autoresearch_jupyter/report/static/, which the notebook widget
 // loads too; webpack.config.js points these module names at the files.
 
 declare module '@autoresearch/treeview' {

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 import time
 
-from autoresearch_jupyter.diffs import unified_diff
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.tree import Tree
+from autoresearch_jupyter.core.diffs import unified_diff
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.core.tree import Tree
 
 PROTOCOL = Protocol(metric="val_acc", maximize=True, time_budget=60, seed=0)
 PARAMS = ["lr", "momentum", "weight_decay", "dropout", "hidden", "epochs", "batch_size", "warmup"]

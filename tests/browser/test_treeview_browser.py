@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from synthetic import MEASURE_JS, PROTOCOL, synthetic_tree
 
-from autoresearch_jupyter.viewstate import standalone_html
+from autoresearch_jupyter.report.views import standalone_html
 
 SCRIPT = '''import time
 lr = 0.1  # search: log(0.001, 1)
@@ -23,8 +23,8 @@ print(f"score: {1 - abs(lr - 0.3) - abs(depth - 5) / 10:.4f}")
 
 CELL = f'''from pathlib import Path
 from autoresearch_jupyter import Protocol, Search
-from autoresearch_jupyter.export import export_script
-from autoresearch_jupyter.widget import TreeView
+from autoresearch_jupyter.report.export import export_script
+from autoresearch_jupyter.notebook.widget import TreeView
 
 CODE = {SCRIPT!r}
 protocol = Protocol.for_script(CODE, metric="score", maximize=True, time_budget=30)
@@ -121,7 +121,7 @@ def test_click_inspects_a_node_while_a_blocking_search_runs(page, lab, artifacts
     page.screenshot(path=str(artifacts / "treeview-finished.png"), full_page=True)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("autoresearch_jupyter.magics") is None,
+@pytest.mark.skipif(importlib.util.find_spec("autoresearch_jupyter.notebook.magics") is None,
                     reason="the %%autoresearch magics are not written yet")
 def test_cell_magic_shows_the_tree_view(page, lab, artifacts) -> None:
     url, root = lab
@@ -166,7 +166,7 @@ def test_thousand_node_tree_renders_fast_from_the_shared_source(page, artifacts)
 def test_store_merges_out_of_order_and_asks_for_a_resync_after_a_gap(page) -> None:
     from trees import sample_tree
 
-    from autoresearch_jupyter.protocol import Protocol
+    from autoresearch_jupyter.core.protocol import Protocol
 
     page.set_content(standalone_html(sample_tree(), Protocol(metric="val_acc", maximize=True), state="finished",
                                      run_id="r"))
@@ -192,7 +192,7 @@ def test_store_merges_out_of_order_and_asks_for_a_resync_after_a_gap(page) -> No
 def test_insert_hook_and_copy_give_the_exact_code(browser) -> None:
     from trees import sample_tree
 
-    from autoresearch_jupyter.protocol import Protocol
+    from autoresearch_jupyter.core.protocol import Protocol
 
     tree = sample_tree()
     tree[6].code = tree[5].code.replace("x = ", "y = 1\nx = ") + "# wider\n"

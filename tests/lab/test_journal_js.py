@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch_jupyter.journal import Journal, load_journal
-from autoresearch_jupyter.node import Node, Operator, Status, Usage
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.runs import RunDir
-from autoresearch_jupyter.viewstate import node_record, run_meta
+from autoresearch_jupyter.store.journal import Journal, load_journal
+from autoresearch_jupyter.core.node import Node, Operator, Status, Usage
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.store.runs import RunDir
+from autoresearch_jupyter.report.views import node_record, run_meta
 
 ROOT = Path(__file__).resolve().parents[2]
-JOURNAL_JS = ROOT / "autoresearch_jupyter" / "static" / "journal.js"
+JOURNAL_JS = ROOT / "autoresearch_jupyter" / "report" / "static" / "journal.js"
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 
@@ -131,7 +131,7 @@ def test_a_torn_last_line_is_skipped_and_a_damaged_middle_is_an_error(tmp_path):
 
 
 def test_node_cell_drops_the_notebook_setup_and_adds_provenance():
-    from autoresearch_jupyter.notebook_code import build_script
+    from autoresearch_jupyter.notebook.code import build_script
 
     script = build_script(cell="lr = 0.5\nprint(lr)\n", setup="import os\n")
     code = f"""

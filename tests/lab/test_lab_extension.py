@@ -21,8 +21,8 @@ from lab_helpers import (
     write_notebook,
 )
 
-from autoresearch_jupyter.journal import load_journal
-from autoresearch_jupyter.notebook_code import build_script
+from autoresearch_jupyter.store.journal import load_journal
+from autoresearch_jupyter.notebook.code import build_script
 
 expect = pytest.importorskip("playwright.sync_api").expect
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from autoresearch_jupyter.journal import Journal
-from autoresearch_jupyter.node import Node, Operator
-from autoresearch_jupyter.protocol import Protocol
-from autoresearch_jupyter.runs import RunDir
+from autoresearch_jupyter.store.journal import Journal
+from autoresearch_jupyter.core.node import Node, Operator
+from autoresearch_jupyter.core.protocol import Protocol
+from autoresearch_jupyter.store.runs import RunDir
 
 
 def query(**params: str) -> str:

@@ -36,8 +36,8 @@ def test_jupyter_lists_the_extensions_as_enabled_and_ok():
     lab = jupyter("labextension", "list")
     assert f"{NAME} v{VERSION} enabled OK (python, {NAME})" in lab, lab
     server = jupyter("server", "extension", "list")
-    assert "autoresearch_jupyter.labserver enabled" in server, server
-    assert "autoresearch_jupyter.labserver  OK" in server, server
+    assert "autoresearch_jupyter.lab.server enabled" in server, server
+    assert "autoresearch_jupyter.lab.server  OK" in server, server
 
 
 @pytest.mark.skipif(not (ROOT / ".git").exists() or shutil.which("git") is None, reason="not a git checkout")
@@ -56,7 +56,8 @@ def test_a_wheel_built_from_a_clean_checkout_holds_the_extension_and_the_widget(
         assert f"{share}/{name}" in names, name
     assert any(n.startswith(f"{share}/static/remoteEntry.") for n in names)
     assert f"{data}/etc/jupyter/jupyter_server_config.d/autoresearch_jupyter.json" in names
-    for name in ("treeview.js", "treeview.css", "widget.js", "journal.js"):
-        assert f"autoresearch_jupyter/static/{name}" in names, name
-    assert "autoresearch_jupyter/labserver.py" in names
+    for name in ("report/static/treeview.js", "report/static/treeview.css", "notebook/static/widget.js",
+                 "report/static/journal.js"):
+        assert f"autoresearch_jupyter/{name}" in names, name
+    assert "autoresearch_jupyter/lab/server.py" in names
     assert not any("node_modules" in n or n.startswith("autoresearch_jupyter/labextension/") for n in names)

@@ -13,9 +13,9 @@ import dataclasses
 import random
 from typing import AbstractSet
 
-from .node import Node, Operator, Status
-from .protocol import Protocol
-from .tree import Tree
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 
 @dataclasses.dataclass(frozen=True)

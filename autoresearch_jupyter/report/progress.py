@@ -6,9 +6,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .callbacks import Callback
-from .node import Node, Status
-from .protocol import Protocol
+from ..engine.callbacks import Callback
+from ..core.node import Node, Status
+from ..core.protocol import Protocol
 
 
 class ProgressPrinter(Callback):

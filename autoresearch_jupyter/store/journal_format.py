@@ -23,7 +23,7 @@ import socket
 import time
 from typing import Any, Literal, Mapping, TypedDict, Union
 
-from .node import Node, Operator, Status, Usage
+from ..core.node import Node, Operator, Status, Usage
 
 JOURNAL_VERSION = 1
 RUN_END_STATES = ("finished", "stopped", "failed")

@@ -18,17 +18,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import export
-from .errors import AutoResearchError
-from .node import Node
-from .notebook_code import split_script
-from .protocol import Protocol
-from .runs import RunDir, atomic_write
-from .tree import Tree
+from ..report import export
+from ..core.errors import AutoResearchError
+from ..core.node import Node
+from .code import split_script
+from ..core.protocol import Protocol
+from ..store.runs import RunDir, atomic_write
+from ..core.tree import Tree
 from .usevars import USE_FILE, pin_use_file
 
 if TYPE_CHECKING:
-    from .search import Outcome, Search
+    from ..engine.search import Outcome, Search
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class NotebookRun:
         if self.live_cell is not None and self.live_cell == _execution_count():
             return None  # the live view above already shows this run: no second tree in Out[]
         try:
-            from .viewstate import static_html
+            from ..report.views import static_html
         except Exception:  # noqa: BLE001 - no ipywidgets, or a widget build without its JavaScript
             return f"<pre>{html.escape(self.report().text)}</pre>"
         return static_html(self.tree, self.protocol, state=self.state, run_id=self.id)

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
+from ..core.errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
 from .journal import Journal, Replay, load_journal, loads
-from .protocol import Protocol
-from .tree import Tree
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 RUN_VERSION = 1
 DEFAULT_RUNS_DIR = Path(".autoresearch")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import export
-from .notebook_code import split_script
+from ..report import export
+from .code import split_script
 from .usevars import USE_FILE, pin_use_file
 
 if TYPE_CHECKING:
-    from .node import Node
-    from .notebook_run import NotebookRun
+    from ..core.node import Node
+    from .run import NotebookRun
 
 _DIFF_LINES = 80  # longer diffs are cut in the markdown; the code cell below has everything
 
@@ -104,7 +104,7 @@ def write_lineage_notebook(run: NotebookRun, path: str | Path) -> Path:
     """Write the lineage notebook to ``path`` (validated); returns the path."""
     import nbformat
 
-    from .runs import atomic_write
+    from ..store.runs import atomic_write
 
     path = Path(path)
     nb = lineage_notebook(run)

@@ -20,10 +20,10 @@ import re
 import warnings
 from typing import Iterable
 
-from .node import Node
-from .protocol import Protocol
-from .proposers._base import Context, Proposal, Proposer
-from .tree import Tree
+from ..core.node import Node
+from ..core.protocol import Protocol
+from ..proposers._base import Context, Proposal, Proposer
+from ..core.tree import Tree
 
 __all__ = [
     "Guard",

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .diffs import diff_stats
+from ..core.diffs import diff_stats
 from .export import delta_to_parent, fmt_delta, fmt_metric, is_kept
-from .node import Node, Operator, Status
-from .protocol import Protocol
-from .tree import Tree
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 VIEW_VERSION = 1
 STATIC = Path(__file__).parent / "static"

@@ -36,7 +36,7 @@ RUN_JSON_CAP = 1_000_000  # bytes of run.json read to find the source notebook
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "autoresearch_jupyter.labserver"}]
+    return [{"module": "autoresearch_jupyter.lab.server"}]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:

@@ -25,13 +25,13 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from .argtypes import finite_float, non_negative_int, positive_float
-from .errors import AutoResearchError
-from .notebook_code import SetupRegistry, build_script, check_plain_python, check_setup
+from ..core.argtypes import finite_float, non_negative_int, positive_float
+from ..core.errors import AutoResearchError
+from .code import SetupRegistry, build_script, check_plain_python, check_setup
 
 if TYPE_CHECKING:
-    from .notebook_run import NotebookRun
-    from .search import Search
+    from .run import NotebookRun
+    from ..engine.search import Search
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class AutoResearch(Magics):
         return getattr(self, trait) if value is None else value
 
     def _start(self, args: argparse.Namespace, cell: str, maximize: bool) -> NotebookRun:
-        from .options import build_protocol, build_settings
+        from ..engine.options import build_protocol, build_settings
         from .usevars import parse_names, serialise
 
         check_plain_python(cell, "training cell")
@@ -263,7 +263,7 @@ class AutoResearch(Magics):
                     runs_dir: str, blobs: dict[str, bytes]) -> Search:
         """The Search with its parts built now (bad options fail before a run folder exists),
         and its run folder made here, so ``use.pkl`` is in place before the baseline runs."""
-        from .search import Search
+        from ..engine.search import Search
         from .usevars import write_use_file
 
         source = self.shell.user_ns.get("__session__") or "notebook"
@@ -278,7 +278,7 @@ class AutoResearch(Magics):
 
     def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
         """Show the run, start its thread, and (unless ``background``) wait for its end."""
-        from .notebook_run import NotebookRun
+        from .run import NotebookRun
 
         run = NotebookRun.live(search)
         self._show_live(run, search, loaded=loaded)
@@ -316,7 +316,7 @@ class AutoResearch(Magics):
             run.live_cell = self.shell.execution_count
             show_view(run.view)
         elif mode in ("auto", "text"):
-            from .progress import ProgressPrinter
+            from ..report.progress import ProgressPrinter
 
             search.subscribe(
                 ProgressPrinter(protocol=search.protocol, steps=search.settings["steps"], stream=sys.stdout)
@@ -364,7 +364,7 @@ class AutoResearch(Magics):
         ``%%autoresearch --metric val_acc --maximize`` on the first line of a training cell.
         (A line ending in ``?`` is IPython's help request, so ``%autoresearch show?`` shows this.)
         """
-        from . import magic_commands
+        from . import commands as magic_commands
 
         return magic_commands.dispatch(self, line)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import AutoResearchError
+from ..core.errors import AutoResearchError
 
 USE_FILE = "use.pkl"
 LOADER = "_autoresearch_use"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from .node import Node
+from ..core.node import Node
 
 logger = logging.getLogger(__name__)
 

@@ -29,13 +29,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .diffs import unified_diff
-from .errors import JournalError
-from .journal import node_created_event, node_finished_event, node_started_event, run_finished_event, run_started_event
-from .node import Node, Operator, Status
-from .protocol import Protocol
-from .runs import RunDir, atomic_write, summarize
-from .tree import Tree
+from ..core.diffs import unified_diff
+from ..core.errors import JournalError
+from ..store.journal import node_created_event, node_finished_event, node_started_event, run_finished_event, run_started_event
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..store.runs import RunDir, atomic_write, summarize
+from ..core.tree import Tree
 
 OUTPUT_TAIL = 4096
 AIDE_TIME_BUDGET = 3600.0  # AIDE's default execution timeout; the journal does not record it

@@ -12,10 +12,10 @@ import math
 import re
 from typing import Any, Iterable
 
-from .errors import NodeNotFoundError
-from .node import Node, Operator, Status
-from .protocol import Protocol
-from .tree import Tree
+from ..core.errors import NodeNotFoundError
+from ..core.node import Node, Operator, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 TOOL = "autoresearch-jupyter"
 REPORT_RESULT_VERSION = 1

@@ -23,6 +23,8 @@ a blob URL, where relative imports cannot resolve, so ``bundle_esm`` joins the t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import collections
 import logging
 import re
@@ -35,11 +37,11 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .callbacks import Callback
-from .node import Node
-from .protocol import Protocol
-from .tree import Tree
-from .viewstate import STATIC, best_of, node_record, node_records, run_meta, run_times, static_html
+from ..engine.callbacks import Callback
+from ..core.node import Node
+from ..core.protocol import Protocol
+from ..core.tree import Tree
+from ..report.views import STATIC, best_of, node_record, node_records, run_meta, run_times, static_html
 
 __all__ = ["TreeView", "bundle_esm", "static_html"]
 
@@ -52,7 +54,7 @@ _IMPORT = re.compile(r"^import\s*\{[^}]*\}\s*from\s*[\"']\./treeview\.js[\"'];?[
 
 def bundle_esm() -> str:
     """``treeview.js`` followed by ``widget.js`` without its import of it: one ES module."""
-    adapter = (STATIC / "widget.js").read_text()
+    adapter = (Path(__file__).parent / "static" / "widget.js").read_text()
     body, n = _IMPORT.subn("", adapter, count=1)
     if n != 1:
         raise RuntimeError("static/widget.js must import from './treeview.js' on one line")

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ProtocolError, ScriptError
-from .protocol import Protocol
+from ..core.errors import ProtocolError, ScriptError
+from ..core.protocol import Protocol
 
 LLM_PROPOSERS = ("llm", "auto")
 """Proposer names that take the model options (``model``, ``base_url``, ``temperature``...)."""
@@ -51,7 +51,7 @@ def proposer_settings(name: str, model_options: Mapping[str, Any] | None = None)
     if name in LLM_PROPOSERS:
         out.update({k: v for k, v in (model_options or {}).items() if v is not None and v != ""})
         if len(out) > 1:
-            from .proposers._config import LLMSettings
+            from ..proposers._config import LLMSettings
 
             LLMSettings.from_settings(out)
     return out
@@ -91,7 +91,7 @@ def build_settings(
         raise ScriptError(f"--debug-prob must be between 0 and 1, got {debug_prob}")
     executor: dict[str, Any] = {"name": "local", "workers": max(1, int(workers)), "warm": warm}
     if memory_limit:
-        from .executors.local import parse_size  # ExecutorError names the bad size
+        from ..executors.local import parse_size  # ExecutorError names the bad size
 
         executor["memory_limit"] = parse_size(memory_limit)
     if gpus:

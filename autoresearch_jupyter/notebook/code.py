@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from .errors import ScriptError
-from .protocol import END_MARK, FREEZE_MARK
+from ..core.errors import ScriptError
+from ..core.protocol import END_MARK, FREEZE_MARK
 from .usevars import preamble
 
 SETUP_BEGIN = "# autoresearch: freeze  (notebook setup: %%autoresearch_setup cells and --use variables)"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import JournalError
+from ..core.errors import JournalError
 from .journal_format import (
     FINISH_FIELDS,
     JOURNAL_VERSION,
@@ -49,8 +49,8 @@ from .journal_format import (
     run_started_event,
     usage_from_dict,
 )
-from .node import Node, Operator, Status
-from .tree import Tree
+from ..core.node import Node, Operator, Status
+from ..core.tree import Tree
 
 __all__ = [
     "JOURNAL_VERSION", "STATES", "RUN_END_STATES", "Event", "Journal", "Replay", "load_journal", "replay_bytes",

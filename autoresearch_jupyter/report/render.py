@@ -11,11 +11,11 @@ import collections
 import shutil
 from typing import Literal
 
-from .errors import AutoResearchError
+from ..core.errors import AutoResearchError
 from .export import baseline_of, delta_to_parent, fmt_delta, fmt_metric, is_kept, one_line
-from .node import Node, Status
-from .protocol import Protocol
-from .tree import Tree
+from ..core.node import Node, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 
 DOT_MISSING = (
     "the 'dot' program of Graphviz is not installed (Debian/Ubuntu: apt-get install graphviz; "

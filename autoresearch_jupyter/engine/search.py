@@ -18,20 +18,20 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import export
+from ..report import export
 from .callbacks import Callback, CallbackList
-from .diffs import unified_diff
-from .errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
-from .executors import Executor, Job, JobResult, get_executor
+from ..core.diffs import unified_diff
+from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
+from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
-from .journal import Journal
-from .metrics import read_metric
-from .node import Node, Operator, Status
+from ..store.journal import Journal
+from ..core.metrics import read_metric
+from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
-from .proposers import Context, Proposer, get_proposer
-from .protocol import Protocol
-from .runs import RunDir, summarize
-from .tree import Tree
+from ..proposers import Context, Proposer, get_proposer
+from ..core.protocol import Protocol
+from ..store.runs import RunDir, summarize
+from ..core.tree import Tree
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class Search:
     # ---- the loop ----------------------------------------------------------------------
 
     def _start_executor(self) -> None:
-        from .executors.local import top_level_imports
+        from ..executors.local import top_level_imports
 
         assert self._executor is not None
         try:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from .argtypes import non_negative_int, positive_float
-from .errors import AutoResearchError
+from ..core.argtypes import non_negative_int, positive_float
+from ..core.errors import AutoResearchError
 from .magics import split_options, user_error
-from .notebook_run import NotebookRun
+from .run import NotebookRun
 
 if TYPE_CHECKING:
     from .magics import AutoResearch
@@ -131,7 +131,7 @@ def _runs_dir_of(magics: AutoResearch, args: argparse.Namespace) -> str:
 
 def open_run(magics: AutoResearch, args: argparse.Namespace) -> NotebookRun:
     """The run ``args.run`` names: the live object when it runs in this kernel, else from disk."""
-    from .runs import resolve_run
+    from ..store.runs import resolve_run
 
     ref = args.run or "latest"
     run_dir = resolve_run(_runs_dir_of(magics, args), ref)
@@ -153,7 +153,7 @@ def _live(magics: AutoResearch, args: argparse.Namespace, verb: str) -> Notebook
 
 
 def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
-    from .runs import list_runs
+    from ..store.runs import list_runs
 
     runs_dir = _runs_dir_of(magics, args)
     runs = list_runs(runs_dir)
@@ -174,8 +174,8 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
-    from . import export
-    from .errors import NodeNotFoundError
+    from ..report import export
+    from ..core.errors import NodeNotFoundError
 
     run = open_run(magics, args)
     tree = run.tree
@@ -195,7 +195,7 @@ def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
 
 
 def cmd_tree(magics: AutoResearch, args: argparse.Namespace) -> None:
-    from . import render
+    from ..report import render
 
     run = open_run(magics, args)
     if args.text:
@@ -238,8 +238,8 @@ def _summary(run: NotebookRun) -> str:
 
 
 def cmd_resume(magics: AutoResearch, args: argparse.Namespace) -> NotebookRun:
-    from .runs import resolve_run
-    from .search import Search
+    from ..store.runs import resolve_run
+    from ..engine.search import Search
 
     run_dir = resolve_run(_runs_dir_of(magics, args), args.run or "latest")
     live = magics.runs.get(run_dir.id)
@@ -269,7 +269,7 @@ def cmd_report(magics: AutoResearch, args: argparse.Namespace) -> Any:
     run = open_run(magics, args)
     if args.notebook is None:
         return run.report()
-    from .notebook_report import write_lineage_notebook
+    from .lineage import write_lineage_notebook
 
     path = Path(args.notebook)
     try:

@@ -1,0 +1,5 @@
+"""The JupyterLab face's Python side: the read-only server endpoint the extension reads runs through.
+
+It imports ``store`` and ``report`` (view records), never the engine; the TypeScript lives in
+``labextension/`` at the top of the repository.
+"""
