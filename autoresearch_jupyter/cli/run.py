@@ -18,7 +18,9 @@ HELP = "Run a tree search on a training script that prints its metric."
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("script", type=Path, metavar="SCRIPT", help="the baseline training script")
-    parser.add_argument("--metric", required=True, help="the metric the script prints as 'NAME: value'")
+    parser.add_argument("--metric", required=True,
+                        help="the metric the script prints as 'NAME: value', or one the runner measures: "
+                        "time (seconds of the node's run), peak_memory (bytes), gpu_memory (with --gpus)")
     direction = parser.add_mutually_exclusive_group(required=True)
     direction.add_argument("--maximize", dest="maximize", action="store_true", help="higher is better")
     direction.add_argument("--minimize", dest="minimize", action="store_true", help="lower is better")
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mutate (offline literal mutations), llm (any OpenAI-compatible model), or auto: "
                         "llm when a model or base URL is configured, mutate otherwise (auto)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the seed every node gets (0)")
+    parser.add_argument("--constraint", action="append", default=[], metavar="EXPR",
+                        help="a bound every counted node meets, e.g. 'peak_memory<2G', 'val_acc>=0.95', "
+                        "'time<30' (repeatable); a node that breaks one is infeasible: never kept or best")
     parser.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that counts (0)")
     parser.add_argument("--smoke", action="store_true", help="run each node first with AUTORESEARCH_SMOKE=1")
     parser.add_argument("--smoke-timeout", type=positive_float, default=10.0, help="seconds per smoke run (10)")
@@ -125,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     code = read_script(args.script)
     protocol = build_protocol(
         code, metric=args.metric, maximize=args.maximize, timeout=args.timeout, seed=args.seed,
-        min_delta=args.min_delta, smoke_timeout=args.smoke_timeout,
+        min_delta=args.min_delta, smoke_timeout=args.smoke_timeout, constraints=args.constraint,
     )
     settings = build_settings(  # shared with the notebook magics, so both start the same search
         steps=args.steps, max_time=args.max_time, smoke=args.smoke, proposer=proposer_settings(args),

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
 
@@ -77,3 +77,49 @@ def report(**metrics: float) -> None:
         os.replace(tmp, path)
     except OSError as err:  # the printed line still carries the metric
         print(f"autoresearch: could not write {path}: {err}", file=sys.stderr)
+
+
+# ---- secondary metrics: everything else a node reports ------------------------------------
+
+MAX_METRICS = 32
+_ANY_PAIR = re.compile(rf"(?<![\w.\-/])([A-Za-z_][\w.\-/]*)\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
+
+
+def collect_metrics(
+    output: str,
+    result: dict[str, Any] | None = None,
+    *,
+    first: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    limit: int = MAX_METRICS,
+) -> dict[str, float]:
+    """Every ``name: value`` in ``output`` and every numeric key of ``report()``'s ``result``.
+
+    A name's last printed value wins, and report() wins over printing (as for the objective).
+    At most ``limit`` names: those in ``first`` (the objective, the constraints' names) always,
+    then report()'s keys, then printed names in the order they first appear. Non-finite values
+    and the names in ``exclude`` (the runner's own measurements) are left out.
+    """
+    printed: dict[str, float] = {}
+    for match in _ANY_PAIR.finditer(output):
+        name = match.group(1)
+        try:
+            value = float(match.group(2))
+        except ValueError:
+            continue
+        printed[name] = value  # the dict keeps each name where it first appeared, with its last value
+    reported: dict[str, float] = {}
+    for key, raw in (result or {}).items():
+        if isinstance(key, str) and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            reported[key] = float(raw)
+    values = {**printed, **reported}
+    skip = set(exclude)
+    names = [n for n in dict.fromkeys([*first, *reported, *printed]) if n in values]
+    out: dict[str, float] = {}
+    for name in names:
+        if name in skip or not math.isfinite(values[name]):
+            continue
+        if len(out) >= limit:
+            break
+        out[name] = values[name]
+    return out

@@ -17,12 +17,17 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"  # killed by the runner at the protocol's time budget
     REJECTED = "rejected"  # refused by the guard before any compute was spent
     CANCELLED = "cancelled"  # stopped by the user before it finished
+    INFEASIBLE = "infeasible"  # ran and has a metric, but violates a constraint: never kept or best
 
     def is_finished(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)
 
     def is_failure(self) -> bool:
         return self in (Status.BUGGY, Status.TIMEOUT)
+
+    def has_result(self) -> bool:
+        """Ran to the end and was measured (feasible or not): its metrics mean something."""
+        return self in (Status.OK, Status.INFEASIBLE)
 
 
 class Operator(str, enum.Enum):
@@ -68,6 +73,10 @@ class Node:
     started_at: float | None = None
     finished_at: float | None = None
     usage: Usage | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Every ``name: value`` the script printed or passed to report() (at most 32 names)."""
+    measured: dict[str, float] = dataclasses.field(default_factory=dict)
+    """What the runner measured, whatever the script says: time (s), peak_memory, gpu_memory (bytes)."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 
@@ -75,6 +84,15 @@ class Node:
     def is_good(self) -> bool:
         """Ran to the end with a usable metric (kept or not)."""
         return self.status is Status.OK and self.metric is not None
+
+    @property
+    def is_infeasible(self) -> bool:
+        """Ran with a usable metric but broke a constraint of the protocol."""
+        return self.status is Status.INFEASIBLE
+
+    def values(self) -> dict[str, float]:
+        """The names a constraint can test: the script's metrics, then the runner's (which win)."""
+        return {**self.metrics, **self.measured}
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -32,11 +32,16 @@ def build_protocol(
     seed: int = 0,
     min_delta: float = 0.0,
     smoke_timeout: float = 10.0,
+    constraints: Sequence[str] | None = None,
 ) -> Protocol:
-    """The fixed protocol for a baseline script; ProtocolError names the bad option."""
+    """The fixed protocol for a baseline script; ProtocolError names the bad option.
+
+    ``constraints`` are texts such as ``"peak_memory<2G"`` (see core/constraints.py); a node that
+    breaks one is infeasible. ConstraintError says which one does not parse.
+    """
     return Protocol.for_script(
         code, metric=metric, maximize=maximize, time_budget=timeout, seed=seed,
-        min_delta=min_delta, smoke_budget=smoke_timeout,
+        min_delta=min_delta, smoke_budget=smoke_timeout, constraints=tuple(constraints or ()),
     )
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from ..core.argtypes import finite_float, non_negative_int, positive_float
 from ..core.errors import AutoResearchError
@@ -74,6 +74,9 @@ class AutoResearch(Magics):
         config=True
     )
     min_delta = Float(0.0, help="Smallest improvement that counts as one (--min-delta).").tag(config=True)
+    constraints = List(
+        Unicode(), help="Bounds every counted node meets, e.g. ['peak_memory<2G', 'val_acc>=0.95'] (--constraint)."
+    ).tag(config=True)
     smoke = Bool(False, help="Run each node first with AUTORESEARCH_SMOKE=1 (--smoke).").tag(config=True)
     smoke_timeout = Float(10.0, help="Seconds per smoke run (--smoke-timeout).").tag(config=True)
     memory_limit = Unicode(None, allow_none=True, help="Address-space limit per node, e.g. '4G' (--memory-limit).").tag(
@@ -172,6 +175,9 @@ class AutoResearch(Magics):
     @argument("--seed", type=non_negative_int, help="the seed every node gets (config: seed, 0)")
     @argument("--name", help="a unique name for the run")
     @argument("--min-delta", type=finite_float, help="smallest improvement that counts (config: min_delta, 0)")
+    @argument("--constraint", action="append", default=None, metavar="EXPR",
+              help="a bound every counted node meets, e.g. peak_memory<2G, val_acc>=0.95, time<30 (repeatable; "
+              "config: constraints)")
     @argument("--smoke", action="store_true", default=None, help="run each node first with AUTORESEARCH_SMOKE=1")
     @argument("--no-smoke", dest="smoke", action="store_false", help="no smoke runs (when config turns them on)")
     @argument("--smoke-timeout", type=positive_float, help="seconds per smoke run (config: smoke_timeout, 10)")
@@ -238,6 +244,7 @@ class AutoResearch(Magics):
             code, metric=args.metric, maximize=maximize, timeout=self._pick(args.timeout, "timeout"),
             seed=self._pick(args.seed, "seed"), min_delta=self._pick(args.min_delta, "min_delta"),
             smoke_timeout=self._pick(args.smoke_timeout, "smoke_timeout"),
+            constraints=self._pick(args.constraint, "constraints"),
         )
         proposer = self._pick(args.proposer, "proposer")
         settings = build_settings(
