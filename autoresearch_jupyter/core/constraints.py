@@ -17,9 +17,12 @@ import dataclasses
 import difflib
 import math
 import re
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from .errors import ConstraintError
+
+if TYPE_CHECKING:
+    from .node import Node
 
 MEASURED = {"time": "seconds", "peak_memory": "bytes", "gpu_memory": "bytes"}
 """Metrics the runner measures for every node; a script cannot report them (the names are reserved)."""
@@ -158,3 +161,16 @@ def violations(constraints: Iterable[Constraint], values: Mapping[str, float]) -
 def uses(constraints: Iterable[Constraint]) -> set[str]:
     """The metric names the constraints test."""
     return {c.metric for c in constraints}
+
+
+def ruled_out(constraints: Iterable[Constraint], nodes: Iterable["Node"]) -> list[tuple[str, int]]:
+    """For each constraint, how many infeasible nodes break it (a node may break several)."""
+    constraints = list(constraints)
+    counts = {c.text: 0 for c in constraints}
+    for node in nodes:
+        if node.is_infeasible:
+            values = node.values()
+            for c in constraints:
+                if c.violation(values) is not None:
+                    counts[c.text] += 1
+    return list(counts.items())

@@ -189,7 +189,7 @@ def wait_with_usage(pid: int) -> tuple[int, int | None]:
     return os.waitstatus_to_exitcode(status), maxrss_bytes(usage.ru_maxrss)
 
 
-def measure_startup(run_empty: Callable[[], float | None], repeats: int = 3) -> float:
+def measure_startup(run_empty: Callable[[], float | None], repeats: int = 5) -> float:
     """The start-up cost every cold job pays (interpreter, sandbox): the fastest of a few empty runs."""
     times = []
     for _ in range(repeats):

@@ -14,7 +14,7 @@ export const JOURNAL_VERSION = 1;
 export const RUN_VERSION = 1;
 export const VIEW_VERSION = 1;
 export const RUN_END_STATES = ["finished", "stopped", "failed"];
-export const STATUSES = ["pending", "running", "ok", "buggy", "timeout", "rejected", "cancelled"];
+export const STATUSES = ["pending", "running", "ok", "buggy", "timeout", "rejected", "cancelled", "infeasible"];
 export const OPERATORS = ["baseline", "draft", "improve", "debug"];
 
 const TAIL_CAP = 4000;
@@ -25,7 +25,8 @@ const CODE_CAP = 256000;
 const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
 const NODE_FIELDS = new Set([
   "id", "parent", "operator", "plan", "code", "code_hash", "diff", "status", "metric", "kept", "reason",
-  "exit_code", "exec_time", "output_tail", "created_at", "started_at", "finished_at", "usage", "meta",
+  "exit_code", "exec_time", "output_tail", "created_at", "started_at", "finished_at", "usage", "metrics",
+  "measured", "meta",
 ]);
 const FINISH_FIELDS = new Set([...NODE_FIELDS].filter((f) => f !== "id" && f !== "parent"));
 const UPDATE_FIELDS = new Set([...FINISH_FIELDS].filter((f) => f !== "status"));
@@ -62,7 +63,7 @@ function newNode(data) {
   const node = {
     id: data.id, parent: data.parent ?? null, operator: data.operator, plan: "", code: "", code_hash: "", diff: "",
     status: "pending", metric: null, kept: null, reason: null, exit_code: null, exec_time: null, output_tail: "",
-    created_at: null, started_at: null, finished_at: null, usage: null, meta: {},
+    created_at: null, started_at: null, finished_at: null, usage: null, metrics: {}, measured: {}, meta: {},
   };
   for (const [k, v] of Object.entries(data)) if (NODE_FIELDS.has(k) && v !== undefined) node[k] = v;
   if (node.meta === null) node.meta = {};
@@ -299,6 +300,15 @@ export function deltaToParent(nodes, node) {
   return tidy(mine - theirs);
 }
 
+// The finite numbers of a {name: value} object (JSON carries no NaN).
+function finiteValues(obj) {
+  const out = {};
+  if (obj && typeof obj === "object" && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj)) if (finite(v) !== null) out[k] = v;
+  }
+  return out;
+}
+
 // One node as viewstate.node_record builds it (with `code` always; see the top of this file).
 export function nodeRecord(node, nodes, v = 0) {
   const [added, removed] = diffStats(node.diff);
@@ -322,6 +332,8 @@ export function nodeRecord(node, nodes, v = 0) {
     added,
     removed,
     usage: node.usage ?? null,
+    metrics: finiteValues(node.metrics),
+    measured: finiteValues(node.measured),
     v,
   };
   const note = node.meta?.note || node.meta?.policy;
