@@ -11,8 +11,10 @@ each covering what the others miss:
 - NVML (``nvidia-ml-py``, optional) for the GPU memory of the tree's processes, when the job has
   a GPU assigned.
 
-Samples start 5 ms after the start and double in interval up to the search loop's poll rate
-(0.25 s), so a short job is sampled a few times and a long one costs a few reads a second.
+Samples start 5 ms after the start and double in interval up to 0.5 s, so a short job is
+sampled a few times and a long one twice a second. A sample re-reads open files with pread
+(``statm`` and the main thread's ``children``: microseconds); every fourth one also reads every
+thread's children and the high-water marks (``status``, tens of microseconds).
 """
 
 from __future__ import annotations
@@ -22,34 +24,79 @@ import math
 import os
 import sys
 import threading
+import weakref
 from typing import Callable, Iterable
 
 logger = logging.getLogger(__name__)
 
 FIRST_SAMPLE = 0.005  # seconds after the start
-MAX_INTERVAL = 0.25  # the search loop's poll rate
+MAX_INTERVAL = 0.5  # twice the search loop's poll interval
 _LINUX = sys.platform.startswith("linux")
 _CHILDREN_FILES = _LINUX and os.path.exists(f"/proc/self/task/{os.getpid()}/children")  # CONFIG_PROC_CHILDREN
 
 
-def tree_pids(pid: int) -> list[int]:
-    """``pid`` and its live descendants (children of every thread, recursively)."""
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+FULL_EVERY = 4  # every how many samples the children of every thread and the high-water marks are read
+
+
+class ProcFiles:
+    """The tree's /proc files, opened once and re-read with pread (a few microseconds each).
+
+    An fd stays bound to its process, so a reused pid cannot be mistaken for it: reading a file of
+    a process that has gone fails, and the fd is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.fds: dict[str, int] = {}
+
+    def read(self, path: str) -> bytes | None:
+        fd = self.fds.get(path)
+        if fd is None:
+            try:
+                fd = self.fds[path] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                return None
+        try:
+            return os.pread(fd, 1 << 16, 0)
+        except OSError:
+            self.drop(path)
+            return None
+
+    def drop(self, path: str) -> None:
+        fd = self.fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+    def keep_only(self, pids: set[int]) -> None:
+        """Close the files of processes that left the tree."""
+        for path in [p for p in self.fds if int(p.split("/")[2]) not in pids]:
+            self.drop(path)
+
+    def close(self) -> None:
+        for path in list(self.fds):
+            self.drop(path)
+
+
+def tree_pids(pid: int, files: ProcFiles | None = None, *, all_threads: bool = True) -> list[int]:
+    """``pid`` and its live descendants: children of every thread (or of main threads only), recursively."""
     if not _CHILDREN_FILES:
         return _psutil_tree(pid)
+    files = files or ProcFiles()
     out, i = [pid], 0
     while i < len(out):
         p = out[i]
         i += 1
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tids:
+        if all_threads:
             try:
-                with open(f"/proc/{p}/task/{tid}/children", "rb") as f:
-                    out.extend(int(x) for x in f.read().split())
-            except (OSError, ValueError):
+                tids = os.listdir(f"/proc/{p}/task")
+            except OSError:
                 continue
+        else:
+            tids = [str(p)]
+        for tid in tids:
+            data = files.read(f"/proc/{p}/task/{tid}/children")
+            if data:
+                out.extend(int(x) for x in data.split())
     return out
 
 
@@ -73,8 +120,8 @@ def _kb(data: bytes, key: bytes) -> int:
         return 0
 
 
-def rss_hwm(pid: int) -> tuple[int, int]:
-    """(current RSS, peak RSS) of one process in bytes; (0, 0) when it is gone or a zombie."""
+def rss_hwm(pid: int, files: ProcFiles | None = None, *, hwm: bool = True) -> tuple[int, int]:
+    """(current RSS, peak RSS or 0 when not asked) of one process in bytes; (0, 0) when it is gone."""
     if not _LINUX:
         import psutil
 
@@ -83,12 +130,19 @@ def rss_hwm(pid: int) -> tuple[int, int]:
         except psutil.Error:
             return 0, 0
         return rss, rss
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            data = f.read()
-    except OSError:
+    files = files or ProcFiles()
+    statm = files.read(f"/proc/{pid}/statm")
+    if not statm:
         return 0, 0
-    return _kb(data, b"VmRSS:"), _kb(data, b"VmHWM:")
+    try:
+        rss = int(statm.split()[1]) * _PAGE
+    except (IndexError, ValueError):
+        rss = 0
+    peak = 0
+    if hwm:
+        status = files.read(f"/proc/{pid}/status")
+        peak = _kb(status, b"VmHWM:") if status else 0
+    return rss, peak
 
 
 class GpuProbe:
@@ -146,6 +200,8 @@ class UsageSampler:
         self.gpu = GpuProbe.open() if gpu else None
         self.gpu_peak: int | None = None
         self.samples = 0
+        self.files = ProcFiles()
+        weakref.finalize(self, self.files.close)  # the files close even if the job's loop raised
 
     def wait_ms(self, now: float, wait_ms: int) -> int:
         """``wait_ms`` shortened so that the poll wakes for the next sample."""
@@ -158,22 +214,28 @@ class UsageSampler:
             self.next_due = now + self.interval
 
     def sample(self) -> None:
-        pids = tree_pids(self.pid)
+        full = self.samples % FULL_EVERY == 0
+        pids = tree_pids(self.pid, self.files, all_threads=full)
         total = 0
         for pid in pids:
-            rss, hwm = rss_hwm(pid)
+            rss, hwm = rss_hwm(pid, self.files, hwm=full)
             total += rss
-            if hwm > self.peak_one:
-                self.peak_one = hwm
+            self.peak_one = max(self.peak_one, hwm, rss)
         self.peak_tree = max(self.peak_tree, total)
         self.samples += 1
+        if full:
+            self.files.keep_only(set(pids))
         if self.gpu is not None:
             used = self.gpu.used_by(pids)
             if used is not None:
                 self.gpu_peak = max(self.gpu_peak or 0, used)
 
     def peak_memory(self, maxrss: int | None = None) -> int | None:
-        """Bytes: the largest of the tree's summed RSS, any one process's peak, the reaped maxrss."""
+        """Bytes: the largest of the tree's summed RSS, any one process's peak, the reaped maxrss.
+
+        Called once, at the end: it closes the sampler's files.
+        """
+        self.files.close()
         best = max(self.peak_tree, self.peak_one, maxrss or 0)
         return best or None
 
