@@ -82,6 +82,16 @@ def report(**metrics: float) -> None:
 # ---- secondary metrics: everything else a node reports ------------------------------------
 
 MAX_METRICS = 32
+SCAN_HEAD, SCAN_TAIL = 64 << 10, 256 << 10  # characters of a long output scanned for any name
+
+
+def _window(output: str) -> str:
+    """The start and the end of a long output, cut at line ends: scanning 10 MB for every name is slow."""
+    if len(output) <= SCAN_HEAD + SCAN_TAIL:
+        return output
+    head = output[: output.rfind("\n", 0, SCAN_HEAD) + 1 or SCAN_HEAD]
+    tail_start = output.find("\n", len(output) - SCAN_TAIL) + 1 or len(output) - SCAN_TAIL
+    return head + output[tail_start:]
 _ANY_PAIR = re.compile(rf"(?<![\w.\-/])([A-Za-z_][\w.\-/]*)\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
 
 
@@ -98,10 +108,11 @@ def collect_metrics(
     A name's last printed value wins, and report() wins over printing (as for the objective).
     At most ``limit`` names: those in ``first`` (the objective, the constraints' names) always,
     then report()'s keys, then printed names in the order they first appear. Non-finite values
-    and the names in ``exclude`` (the runner's own measurements) are left out.
+    and the names in ``exclude`` (the runner's own measurements) are left out. A long output is
+    scanned in its first 64 KB and last 256 KB, except for the names in ``first``.
     """
     printed: dict[str, float] = {}
-    for match in _ANY_PAIR.finditer(output):
+    for match in _ANY_PAIR.finditer(_window(output)):
         name = match.group(1)
         try:
             value = float(match.group(2))
@@ -112,6 +123,11 @@ def collect_metrics(
     for key, raw in (result or {}).items():
         if isinstance(key, str) and isinstance(raw, (int, float)) and not isinstance(raw, bool):
             reported[key] = float(raw)
+    for name in first:  # the names that matter are read from all of the output, as the objective is
+        if name not in printed and name not in reported:
+            value = parse_metric(output, name)
+            if value is not None:
+                printed[name] = value
     values = {**printed, **reported}
     skip = set(exclude)
     names = [n for n in dict.fromkeys([*first, *reported, *printed]) if n in values]
