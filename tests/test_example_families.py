@@ -16,12 +16,27 @@ pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("sklearn")
 
-from test_notebooks import cell_with, execute, kernel_env, outputs_text, tree_views  # noqa: E402,F401
+import nbclient  # noqa: E402
+import nbformat  # noqa: E402
+from test_notebooks import EXAMPLES, KERNEL, cell_with, kernel_env, outputs_text, tree_views  # noqa: E402,F401
 
 from autoresearch_jupyter.core.node import Status  # noqa: E402
 from autoresearch_jupyter.store.runs import RunDir, list_runs  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+WALL_LIMIT = 300  # seconds; each takes well under a minute on 2 idle cores, the slack is for a loaded machine
+
+
+def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+    """Run a copy of ``example_notebooks/<name>`` in ``workdir`` and save it, as a user would."""
+    (workdir / name).write_bytes((EXAMPLES / name).read_bytes())
+    nb = nbformat.read(workdir / name, as_version=4)
+    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=WALL_LIMIT, store_widget_state=True,
+                                     resources={"metadata": {"path": str(workdir)}})
+    client.execute()
+    nbformat.write(nb, workdir / name)
+    return nb
 
 
 def finished_run(tmp_path: Path, nb) -> RunDir:
@@ -89,3 +104,11 @@ def test_text_f1(kernel_env, tmp_path):
     run = finished_run(tmp_path, nb)
     best = run.load().tree.best(run.protocol)
     assert {"precision", "recall", "f1"} <= set(best.metrics) and best.metric == best.metrics["f1"]
+
+
+def test_jax_softmax(kernel_env, tmp_path):
+    pytest.importorskip("jax")
+    nb = execute("jax_softmax.ipynb", tmp_path)
+    run = finished_run(tmp_path, nb)
+    best = run.load().tree.best(run.protocol)
+    assert {"train_loss", "val_acc"} <= set(best.metrics)
