@@ -95,6 +95,17 @@ class Option:
         """How messages name the option: its flag(s)."""
         return " or ".join(self.flags)
 
+    @property
+    def takes(self) -> str:
+        """What a valid value is, in words ("a positive number of seconds")."""
+        if self.spec.text == "size":
+            return "a size in bytes, e.g. 4G"
+        if self.name == "metric":
+            return "a metric name"
+        if self.name == "direction":
+            return "a flag"
+        return _what(self)
+
     def describe(self) -> dict[str, Any]:
         """JSON-ready description (the lab extension's defaults, the README's table)."""
         return {
@@ -102,6 +113,7 @@ class Option:
             "default": list(self.default) if isinstance(self.default, tuple) else self.default,
             "help": self.spec.help, "section": self.spec.section, "choices": list(self.spec.choices) or None,
             "minimum": self.spec.minimum, "maximum": self.spec.maximum, "positive": self.spec.positive,
+            "takes": self.takes,
         }
 
 
@@ -118,9 +130,9 @@ def _what(option: Option) -> str:
     if kind is int:
         lo, hi = spec.minimum, spec.maximum
         if hi is not None:
-            return f"an integer from {lo or 0:g} to {hi:g}"
+            return f"an integer from {int(lo or 0)} to {int(hi)}"
         return {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-            lo, f"an integer of at least {lo:g}")  # type: ignore[arg-type]
+            lo, f"an integer of at least {int(lo or 0)}")  # type: ignore[arg-type]
     if kind is float:
         unit = f" of {spec.unit}" if spec.unit else ""
         if spec.minimum is not None and spec.maximum is not None:
