@@ -50,8 +50,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(app: str, base: Path) -> Iterator[Server]:
-    """Start ``python -m APP`` (jupyterlab or notebook) serving ``base/root``."""
+def _start(app: str, base: Path, user: dict | None = None, extra: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start ``python -m APP`` (jupyterlab or notebook) serving ``base/root``, with the extension's
+    ``user`` settings (default: SETTINGS) and more environment variables in ``extra``."""
     root, config = base / "root", base / "config"
     root.mkdir()
     (config / "labconfig").mkdir(parents=True)
@@ -59,8 +60,8 @@ def _start(app: str, base: Path) -> Iterator[Server]:
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     settings = base / "settings" / "autoresearch-jupyter"
     settings.mkdir(parents=True)
-    (settings / "plugin.jupyterlab-settings").write_text(json.dumps(SETTINGS))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps(SETTINGS if user is None else user))
+    env = {**os.environ, **(extra or {}), "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"), "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
            "OMP_NUM_THREADS": "1"}
     port = _free_port()
