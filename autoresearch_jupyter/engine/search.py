@@ -212,7 +212,8 @@ class Search:
         assert self._executor is not None and self.run_dir is not None
         self._journal = Journal(self.run_dir.journal_path)
         self._started = time.monotonic()
-        state, reason = "failed", "internal error"
+        state: str = "failed"
+        reason: str | None = "internal error"
         try:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
@@ -259,9 +260,9 @@ class Search:
                 return "stopped", "stopped by the user"
         self._check_baseline(self.tree.root)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
-        for node in list(self.tree):
-            if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
-                self._submit(node)
+        for unfinished in list(self.tree):
+            if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
+                self._submit(unfinished)
         steps = self.settings.steps
         nothing_left = False
         ending: tuple[str, str] | None = None  # set when the proposer cannot go on

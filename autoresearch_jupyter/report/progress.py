@@ -48,7 +48,7 @@ class ProgressPrinter(Callback):
             parent = tree[node.parent]
             if parent.metric is not None:
                 delta = f" ({node.metric - parent.metric:+.4g})"
-        verdict = {True: "kept", False: "reverted"}.get(node.kept, "") if node.status is Status.OK else ""
+        verdict = ("kept" if node.kept else "" if node.kept is None else "reverted") if node.status is Status.OK else ""
         why = node.reason or ""
         label = f"[{node.id:>3}]" if node.id else "[base]"
         self._line(

@@ -201,7 +201,7 @@ class RunDir:
     def summary(self) -> RunSummary:
         """This run as ``list_runs`` shows it; reads only the journal's last line when it can."""
         protocol = self._protocol
-        base = dict(
+        base: dict[str, Any] = dict(
             id=self.id, path=str(self.path), name=self.name, created_at=self.created_at,
             metric=protocol.metric, maximize=protocol.maximize,
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, ROOT, screenshot_if_failed, stop_server  # noqa: F401,E402
+from chromium import ARTIFACTS, CHROMIUM, ROOT, need, screenshot_if_failed, stop_server  # noqa: F401,E402
 # Test settings for the extension: a short search for "AutoResearch this cell".
 SETTINGS = {"metric": "val_acc", "direction": "maximize", "steps": 2, "extraArgs": "--warm off", "refreshInterval": 1}
 
@@ -90,14 +90,24 @@ def _start(app: str, base: Path, user: dict | None = None, extra: dict[str, str]
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[Server]:
     """A JupyterLab server on 127.0.0.1 (one per test module), with the test settings."""
-    pytest.importorskip("jupyterlab")
+    need("jupyterlab")
     yield from _start("jupyterlab", tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def lab_defaults(tmp_path_factory) -> Iterator[Server]:
+    """A JupyterLab whose user settings leave steps and runsDir unset, with AUTORESEARCH_RUNS_DIR
+    set for the server (and so for its kernels): the extension must take both from the server."""
+    need("jupyterlab")
+    user = {k: v for k, v in SETTINGS.items() if k != "steps"}
+    yield from _start("jupyterlab", tmp_path_factory.mktemp("labdefaults"), user=user,
+                      extra={"AUTORESEARCH_RUNS_DIR": "exp-runs"})
 
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory) -> Iterator[Server]:
     """A Jupyter Notebook 7 server."""
-    pytest.importorskip("notebook", minversion="7")
+    need("notebook", minversion="7")
     yield from _start("notebook", tmp_path_factory.mktemp("nb7"))
 
 

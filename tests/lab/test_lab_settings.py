@@ -8,23 +8,13 @@ server's runs directory, and "AutoResearch this cell" writes the server's step b
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-from conftest import SETTINGS, Server, _start
+from chromium import need
 from lab_helpers import CELL, SIDEBAR_TAB, open_notebook, sources, write_notebook
 
 from autoresearch_jupyter.core.settings import RunSettings, options
 
-expect = pytest.importorskip("playwright.sync_api").expect
-
-
-@pytest.fixture(scope="module")
-def lab_defaults(tmp_path_factory) -> Iterator[Server]:
-    pytest.importorskip("jupyterlab")
-    user = {k: v for k, v in SETTINGS.items() if k != "steps"}
-    yield from _start("jupyterlab", tmp_path_factory.mktemp("labdefaults"), user=user,
-                      extra={"AUTORESEARCH_RUNS_DIR": "exp-runs"})
+expect = need("playwright.sync_api").expect
 
 
 def test_the_endpoint_serves_the_run_settings_defaults(lab_defaults):
