@@ -193,7 +193,7 @@ def test_local_modules_import_and_relative_data_needs_cwd(tmp_path):
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     base = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith("base "))
-    assert base.split()[3] == "4"  # helpers imported from the script's folder, data read from --cwd
+    assert base.split()[3] == "3"  # helpers imported from the script's folder, data read from --cwd
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
