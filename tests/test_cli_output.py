@@ -84,3 +84,18 @@ def test_progress_survives_a_closed_pipe() -> None:
     printer.on_run_started(run_id="r", run_dir="d", resumed=False)
     printer.on_run_finished(state="finished", reason=None)  # no exception: the run goes on
     assert printer._closed
+
+
+@pytest.mark.slow
+def test_tree_svg_without_dot_falls_back_without_failing(tmp_path: Path) -> None:
+    (tmp_path / "score.py").write_text(SCRIPT)
+    assert cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "1", cwd=tmp_path).returncode == 0
+    bare = tmp_path / "bin"
+    bare.mkdir()  # a PATH with python but without Graphviz's dot
+    (bare / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": str(bare), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "autoresearch_jupyter", "tree", "latest", "--svg", "t.svg"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "dot" in proc.stderr and "warning" in proc.stderr and "baseline" in proc.stdout
+    assert (tmp_path / "t.dot").read_text().startswith("digraph")
