@@ -177,6 +177,12 @@ class Search:
     def proposer(self) -> Proposer | None:
         return self._proposer
 
+    @property
+    def name(self) -> str | None:
+        """The run's name (``digits-1``), given or read back from its folder."""
+        run_dir = getattr(self, "run_dir", None)
+        return run_dir.name if run_dir is not None else self._name
+
     def stop(self) -> None:
         """Ask the loop to stop: running nodes are cancelled, the journal is kept. Thread-safe."""
         self._stop.set()

@@ -188,7 +188,11 @@ class AutoResearch(Magics, SettingsTraits):
         from ..engine.search import Search
         from .usevars import write_use_file
 
+        from ..store.runs import default_run_name
+
         source = self.shell.user_ns.get("__session__") or "notebook"
+        if name is None:
+            name = default_run_name(runs_dir, str(source))
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
                         source=str(source))
         run_dir = search.prepare()
