@@ -104,12 +104,12 @@ def parse_constraint(text: str, *, code: str | None = None) -> Constraint:
             )
         bound = number * scale
     elif name == "time":
-        scale = _TIME_UNITS.get(unit.lower())
-        if scale is None:
+        seconds = _TIME_UNITS.get(unit.lower())
+        if seconds is None:
             raise ConstraintError(
                 f"unknown unit {unit!r} in constraint {text.strip()!r}: time takes seconds, or s, ms, min, h"
             )
-        bound = number * scale
+        bound = number * seconds
     else:
         _check_name(name, text.strip(), code, unit)
         bound = number

@@ -125,9 +125,9 @@ def collect_metrics(
             reported[key] = float(raw)
     for name in first:  # the names that matter are read from all of the output, as the objective is
         if name not in printed and name not in reported:
-            value = parse_metric(output, name)
-            if value is not None:
-                printed[name] = value
+            found = parse_metric(output, name)
+            if found is not None:
+                printed[name] = found
     values = {**printed, **reported}
     skip = set(exclude)
     names = [n for n in dict.fromkeys([*first, *reported, *printed]) if n in values]

@@ -103,7 +103,8 @@ class Protocol:
 
     @property
     def parsed_constraints(self) -> tuple[Constraint, ...]:
-        return self._parsed  # type: ignore[attr-defined]
+        parsed: tuple[Constraint, ...] = self.__dict__["_parsed"]
+        return parsed
 
     @property
     def measured_metric(self) -> bool:
