@@ -84,7 +84,8 @@ class ProgressPrinter(Callback):
                 self.best, self.best_id = best.metric, best.id
         p = self.protocol
         title = f"{self.name} ({run_id})" if self.name else run_id
-        self._line(fit(f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
+        bounds = f" · subject to {', '.join(p.constraints)}" if p.constraints else ""
+        self._line(fit(f"{verb} {title} · {p.direction} {p.metric}{bounds} · {p.time_budget:g} s per node · "
                        f"{self.steps} steps · proposer {info.get('proposer', '?')}", self._cols()))
         self._line(fit(f"  folder {run_dir}", self._cols()))
 
