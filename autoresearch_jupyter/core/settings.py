@@ -231,7 +231,8 @@ class ProtocolSettings:
 
     error: ClassVar[type[AutoResearchError]] = ProtocolError
 
-    metric: str | None = setting(None, "the metric the script prints as 'NAME: value' (required)",
+    metric: str | None = setting(None, "the metric the script prints as 'NAME: value', or one the runner "
+                                 "measures: time, peak_memory, gpu_memory (required)",
                                  section="protocol", metavar="NAME")
     direction: str | None = setting(None, "which way is better (required): higher or lower",
                                     choices=("maximize", "minimize"), flags=("--maximize", "--minimize"),
