@@ -164,7 +164,7 @@ def test_cli_auto_without_an_endpoint_is_mutate_and_bad_llm_flags_are_one_line(t
     del env["OPENAI_API_KEY"]
     proc = cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "1", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "proposer mutate (auto: no model endpoint configured)" in proc.stdout
+    assert "proposer mutate (auto: no model endpoint configured)" in " ".join(proc.stdout.split())
     proc = cli("run", "score.py", "--metric", "score", "--maximize", "--proposer", "llm", "--max-cost", "1",
                "--model", "m", cwd=tmp_path, env=env)
     assert proc.returncode == 1 and proc.stderr.strip() == (
