@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from autoresearch_jupyter.report.bestfile import BestScriptWriter
 from autoresearch_jupyter import Protocol, Search
 from autoresearch_jupyter.core.errors import BaselineError
 from autoresearch_jupyter.core.node import Status
@@ -50,7 +51,9 @@ def test_every_kind_of_node_outcome(tmp_path, scripted, monkeypatch):
         ("no metric", BASE.replace('print(f"score: {x}")', 'print("done")')),
         ("loop", variant("while True: pass")),
     ])
-    outcome = make_search(tmp_path, proposer).run()
+    search = make_search(tmp_path, proposer)
+    search.subscribe(BestScriptWriter())  # the faces subscribe it; the engine writes no reports
+    outcome = search.run()
     nodes = {n.plan: n for n in outcome.tree}
     assert outcome.state == "finished"
     assert nodes["better"].status is Status.OK and nodes["better"].kept and nodes["better"].metric == 3

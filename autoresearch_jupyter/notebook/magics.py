@@ -278,8 +278,10 @@ class AutoResearch(Magics):
 
     def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
         """Show the run, start its thread, and (unless ``background``) wait for its end."""
+        from ..report.bestfile import BestScriptWriter
         from .run import NotebookRun
 
+        search.subscribe(BestScriptWriter())
         run = NotebookRun.live(search)
         self._show_live(run, search, loaded=loaded)
         self.runs[run.id] = run
