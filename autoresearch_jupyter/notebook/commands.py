@@ -13,18 +13,38 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..core.argtypes import non_negative_int, positive_float
 from ..core.errors import AutoResearchError
-from .magics import split_options, user_error
+from .shell import split_options, user_error
 from .run import NotebookRun
 
-if TYPE_CHECKING:
-    from .magics import AutoResearch
+
+
+class AutoResearch(Protocol):
+    """What the commands use of the magics object (``magics.AutoResearch``), named here so that
+    this module does not import the magics module, which imports it."""
+
+    runs: dict[str, NotebookRun]
+    runs_dir: str
+    shell: Any
+    setup: Any
+
+    def live_run(self, ref: str | None) -> NotebookRun | None: ...
+
+    def launch(self, search: Any, *, background: bool, loaded: Any = None) -> NotebookRun: ...
+
+    def wait_for(self, run: NotebookRun, timeout: float | None = None, *, stop: bool = True) -> NotebookRun: ...
+
+    def widget_module(self) -> Any: ...
+
+    def make_view(self, widget: Any, run: NotebookRun, search: Any, *, loaded: Any = None) -> Any: ...
+
+    def display_view(self, view: Any) -> None: ...
 
 PROG = "%autoresearch"
 _CELL_OPTIONS = ("--metric", "--maximize", "--minimize", "--steps", "--use", "--background")
@@ -188,10 +208,8 @@ def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
     if widget is None:
         print(run.report().text)
         return
-    from .magics import show_view
-
     search = run.search if run.running else None  # a live run gets a live view
-    show_view(magics.make_view(widget, run, search, loaded=tree))
+    magics.display_view(magics.make_view(widget, run, search, loaded=tree))
 
 
 def cmd_tree(magics: AutoResearch, args: argparse.Namespace) -> None:

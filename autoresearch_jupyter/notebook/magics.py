@@ -28,6 +28,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, vali
 from ..core.argtypes import finite_float, non_negative_int, positive_float
 from ..core.errors import AutoResearchError
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
+from .shell import show_view, split_options, user_error
 
 if TYPE_CHECKING:
     from .run import NotebookRun
@@ -36,25 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAMESPACE_NAME = "autoresearch_run"  # same as notebook_run.NAMESPACE_NAME, without importing it
-
-
-def split_options(line: str) -> list[str]:
-    """The words of a magic's option line, quotes removed (``--goal 'be fast'`` is one value).
-
-    IPython's ``parse_argstring`` splits without POSIX rules, so quotes would stay in the values;
-    on Windows the non-POSIX split is kept (backslashes in paths), with outer quotes stripped.
-    """
-    from IPython.utils.process import arg_split
-
-    words = arg_split(line, posix=os.name == "posix", strict=True)
-    if os.name != "posix":
-        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "'\"" else w for w in words]
-    return words
-
-
-def user_error(err: BaseException, prefix: str = "") -> UsageError:
-    """A UsageError with the message of an AutoResearchError, for IPython's one-line display."""
-    return UsageError(f"{prefix}{err}")
 
 
 @magics_class
@@ -324,6 +306,10 @@ class AutoResearch(Magics):
                 ProgressPrinter(protocol=search.protocol, steps=search.settings["steps"], stream=sys.stdout)
             )
 
+    def display_view(self, view: Any) -> None:
+        """Display a tree view (the commands show theirs through here)."""
+        show_view(view)
+
     def make_view(self, widget: Any, run: NotebookRun, search: Search | None, *, loaded: Any = None) -> Any:
         """A TreeView for ``run``: live if ``search`` is given, showing ``loaded`` (a tree) first."""
         steps = search.settings["steps"] if search is not None else run.run_dir.settings.get("steps", 0)
@@ -405,18 +391,6 @@ class AutoResearch(Magics):
         prefixed = [r for r in self.runs.values() if r.id.startswith(ref)]
         matches = named or prefixed
         return matches[-1] if len(matches) == 1 else None
-
-
-def show_view(view: Any) -> None:
-    """Display a tree view once, with a display id where it has ``show()`` (its static fallback
-    is then refreshed in place when the run ends)."""
-    show = getattr(view, "show", None)
-    if callable(show):
-        show()
-        return
-    from IPython.display import display
-
-    display(view)
 
 
 def _widget_module() -> Any:

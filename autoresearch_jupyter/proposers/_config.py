@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import ProposerError
-from ..executors._env import is_secret
+from ..core.credentials import is_secret
 
 __all__ = ["DEFAULT_BASE_URL", "LLMSettings", "choose_proposer", "display_url"]
 

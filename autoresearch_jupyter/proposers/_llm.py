@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import BudgetExhaustedError, ProposerError
-from ..engine.guard import normalize, syntax_problem
+from ..core.source import normalize, syntax_problem
 from ..core.node import Operator, Usage
 from ..core.protocol import Protocol
 from ..core.tree import Tree
