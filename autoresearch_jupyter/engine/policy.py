@@ -47,7 +47,7 @@ class Policy(abc.ABC):
         """
 
     def reseed_rng(self, seed: int) -> None:
-        """Reset randomness (resumed runs reseed). Optional."""
+        """Reset randomness; the search calls it when it resumes a run, with a seed of that session's own."""
 
 
 def failure_streak(tree: Tree, node_id: int) -> int:

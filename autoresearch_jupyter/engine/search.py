@@ -14,6 +14,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import random
 import re
 import signal
 import threading
@@ -157,7 +158,11 @@ class Search:
         executor: Executor | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> "Search":
-        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
+        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol.
+
+        The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
+        number of nodes, so the resumed session is reproducible and draws anew.
+        """
         replay = run_dir.load()
         if replay.state == "running":
             raise RunActiveError(
@@ -233,10 +238,14 @@ class Search:
         """
         self._build_parts()
         if self._resumed and not self._reseeded:
-            # A resumed run draws the same random choices whatever its parts did before.
+            # A resumed session draws from its own stream: a function of the protocol's seed and
+            # the nodes already there, so it is reproducible, whatever the parts drew before, and
+            # it does not replay the draws of the session it continues (which would re-propose
+            # what was tried).
             assert self._policy is not None and self._proposer is not None
-            self._policy.reseed_rng(self.protocol.seed)
-            self._proposer.reseed_rng(self.protocol.seed)
+            seed = random.Random(f"{self.protocol.seed}:resume:{len(self._tree)}").getrandbits(32)
+            self._policy.reseed_rng(seed)
+            self._proposer.reseed_rng(seed)
             self._reseeded = True
         if self.run_dir is None:
             self.run_dir = RunDir.create(
