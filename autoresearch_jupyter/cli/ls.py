@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
+from ..report.render import runs_table
 from ..store.runs import list_runs
 from ._common import print_json, runs_dir_option
 
@@ -26,16 +26,6 @@ def run(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {args.runs_dir}")
         return 0
-    print(f"{'RUN':<28} {'NAME':<16} {'STATE':<12} {'NODES':>5}  {'METRIC':<18} {'BASELINE':>10} {'BEST':>10}  CREATED")
-    for r in runs:
-        metric = f"{r.metric or ''} {'max' if r.maximize else 'min'}" if r.metric else ""
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else ""
-        print(
-            f"{r.id:<28} {(r.name or '')[:16]:<16} {r.state:<12} {r.nodes:>5}  {metric[:18]:<18} "
-            f"{_fmt(r.baseline_metric):>10} {_fmt(r.best_metric):>10}  {created}"
-        )
+    print(runs_table(runs))
     return 0
 
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"

@@ -92,6 +92,13 @@ class Node:
         """
         return self.is_good and (bool(self.kept) or self.operator is Operator.BASELINE)
 
+    @property
+    def kind(self) -> str:
+        """How the views colour a node: "kept" / "reverted" for nodes that ran fine, else its status."""
+        if self.status is Status.OK:
+            return "kept" if self.is_kept else "reverted"
+        return self.status.value
+
     def to_dict(self) -> dict[str, Any]:
         """The node as JSON-safe data (the journal's ``node`` form)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

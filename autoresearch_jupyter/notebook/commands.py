@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -173,6 +172,7 @@ def _live(magics: AutoResearch, args: argparse.Namespace, verb: str) -> Notebook
 
 
 def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
+    from ..report.render import runs_table
     from ..store.runs import list_runs
 
     runs_dir = _runs_dir_of(magics, args)
@@ -180,17 +180,8 @@ def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
     if not runs:
         print(f"no runs in {runs_dir}")
         return
-    print(f"{'RUN':<24} {'NAME':<14} {'STATE':<11} {'NODES':>5}  {'METRIC':<16} {'BASELINE':>9} {'BEST':>9}  CREATED")
-    for r in runs:
-        state = "running" if r.id in magics.runs and magics.runs[r.id].running else r.state
-        metric = f"{r.metric} {'max' if r.maximize else 'min'}" if r.metric else ""
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else ""
-        print(f"{r.id:<24} {(r.name or '')[:14]:<14} {state:<11} {r.nodes:>5}  {metric[:16]:<16} "
-              f"{_fmt(r.baseline_metric):>9} {_fmt(r.best_metric):>9}  {created}")
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    live = {run_id for run_id, run in magics.runs.items() if run.running}
+    print(runs_table(runs, running=live))
 
 
 def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:

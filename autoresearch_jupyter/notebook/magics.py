@@ -381,16 +381,10 @@ class AutoResearch(Magics):
 
     def live_run(self, ref: str | None) -> NotebookRun | None:
         """The run of this kernel that ``ref`` names (None: the latest started here)."""
-        if not self.runs:
-            return None
-        if ref is None or ref.lower() in ("latest", "last"):
-            return list(self.runs.values())[-1]
-        if ref in self.runs:
-            return self.runs[ref]
-        named = [r for r in self.runs.values() if r.name == ref]
-        prefixed = [r for r in self.runs.values() if r.id.startswith(ref)]
-        matches = named or prefixed
-        return matches[-1] if len(matches) == 1 else None
+        from ..store.runs import match_runs
+
+        matches = match_runs(ref or "latest", list(self.runs.values()), id_of=lambda r: r.id, name_of=lambda r: r.name)
+        return matches[0] if len(matches) == 1 else None
 
 
 def _widget_module() -> Any:
