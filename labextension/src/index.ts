@@ -45,7 +45,7 @@ function activate(
 ): void {
   const settings: ISettings = { ...DEFAULTS };
   const { contents, serverSettings } = app.serviceManager;
-  const reader = new RunReader(contents, serverSettings);
+  const reader = new RunReader(serverSettings);
   const finder = new NotebookFinder({ app, tracker, docManager, labShell, contents });
   const interval = () => settings.refreshInterval;
   const panel = new RunsPanel({
