@@ -147,12 +147,12 @@ class TreeSnapshot(Tree):
 
         Costs two dictionary copies (no per-node work), so the loop can afford one per event.
         """
-        nodes = dict(self.nodes)
+        nodes = self.nodes.copy()  # the proxy's copy is the dict's own (C) copy
         children: Mapping[int, tuple[int, ...]] = self.children  # type: ignore[assignment]
         if node.id not in nodes:
             if node.parent is not None and node.parent not in nodes:
                 raise ValueError(f"node {node.id} has unknown parent {node.parent}")
-            grown = dict(children)
+            grown = children.copy()  # type: ignore[attr-defined]
             grown[node.id] = ()
             if node.parent is not None:
                 grown[node.parent] = (*grown[node.parent], node.id)
