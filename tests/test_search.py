@@ -98,6 +98,19 @@ def test_a_failing_baseline_stops_the_run_with_its_output(tmp_path, scripted):
     assert "baseline failed: RuntimeError: no data file" in message and "loading" in message
 
 
+def test_a_baseline_error_names_the_setting_and_the_faces_name_the_option(tmp_path, scripted):
+    from autoresearch_jupyter.core.errors import with_options
+
+    code = "print(open('data.txt').read())\n"
+    with pytest.raises(BaselineError) as info:
+        make_search(tmp_path, scripted([]), code=code).run()
+    err = info.value
+    assert err.settings == ("cwd",) and "--" not in str(err).splitlines()[0]  # the engine names no flag
+    first = with_options(err).splitlines()[0]
+    assert "FileNotFoundError" in first and first.endswith("(see --cwd)")
+    assert with_options(err).splitlines()[1:] == str(err).splitlines()[1:]
+
+
 def test_a_baseline_without_metric_stops_the_run(tmp_path, scripted):
     with pytest.raises(BaselineError, match="no metric"):
         make_search(tmp_path, scripted([]), code="print('accuracy 0.9')\n").run()

@@ -569,12 +569,15 @@ class Search:
             "(raise the time budget or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
         if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
-            what += " (nodes run in their own folder: use absolute paths, or set the folder nodes run in)"
+            what += " (nodes run in their own folder: use absolute paths, or run them in another folder)"
+            fixes = ("cwd",)
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
             f"{what}. The search needs a working baseline that prints "
-            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
+            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}",
+            settings=fixes,
         )
 
     def _cancel_all(self) -> None:

@@ -12,7 +12,8 @@ Python (``views.py``): the extension gets the same node records and header as th
   whether it is live, and the header (``run_meta``), or the ``error`` that keeps it from loading;
 - ``GET /autoresearch/api/runs/view?dir=DIR&run=ID[&since=CURSOR]``: that run's ``view`` and its
   node records (``node_record``): all of them, or with the ``cursor`` of an earlier answer only
-  those that changed since (``full`` says which), so a live run view stays current cheaply.
+  those that changed since (``full`` says which), so a live run view stays current cheaply; and
+  its source ``notebook`` as in the listing.
 
 Only the runs directory itself may be hidden: a hidden folder above it or a hidden run folder
 is refused unless the server allows hidden files, and nothing outside the root is served. The
@@ -156,5 +157,6 @@ class RunViewHandler(_RunsBase):
         path = self._run_dir(self._runs_dir(), self.get_query_argument("run", ""))
         since = self.get_query_argument("since", "") or None
         data = await asyncio.to_thread(VIEWS.view, path, since)
+        data["notebook"] = self._source_notebook(path)
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))

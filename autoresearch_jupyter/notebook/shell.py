@@ -11,6 +11,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..core.errors import with_options
+
 
 def split_options(line: str) -> list[str]:
     """The words of a magic's option line, quotes removed (``--goal 'be fast'`` is one value).
@@ -27,8 +29,9 @@ def split_options(line: str) -> list[str]:
 
 
 def user_error(err: BaseException, prefix: str = "") -> UsageError:
-    """A UsageError with the message of an AutoResearchError, for IPython's one-line display."""
-    return UsageError(f"{prefix}{err}")
+    """A UsageError with the message of an AutoResearchError (and the options that would fix
+    it), for IPython's one-line display."""
+    return UsageError(f"{prefix}{with_options(err)}")
 
 
 def show_view(view: Any) -> None:

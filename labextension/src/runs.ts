@@ -52,6 +52,7 @@ interface IListedRun {
 }
 
 interface IViewReply {
+  notebook: string | null;
   cursor: string | null;
   full: boolean;
   view: IServerView | null;
@@ -122,18 +123,15 @@ export class RunReader {
       cache = new RecordCache();
       this._cache.set(path, cache);
     }
-    const [listed] = await this.list(runsDir, { only: id });
-    if (!listed) {
-      return null;
-    }
     const reply = await this._get<IViewReply>('autoresearch/api/runs/view', { dir: runsDir, run: id, since: cache.cursor });
     if (reply === null) {
-      return null;
+      return null; // no such run
     }
+    const entry: IRunEntry = { path, id, notebook: reply.notebook, view: null, error: null };
     if (reply.error !== null || reply.view === null) {
       cache.cursor = '';
       cache.records.clear();
-      return { ...listed, view: null, error: reply.error ?? 'the run cannot be read' };
+      return { ...entry, error: reply.error ?? 'the run cannot be read' };
     }
     if (reply.full) {
       cache.records.clear();
@@ -143,7 +141,7 @@ export class RunReader {
     }
     cache.cursor = reply.cursor ?? '';
     const records = [...cache.records.values()].sort((a, b) => a.id - b.id);
-    return { ...listed, view: toView(reply.view, records), error: null };
+    return { ...entry, view: toView(reply.view, records) };
   }
 
   /** GET a JSON endpoint; null for a 404 the extension answered (not shown), an error if absent. */

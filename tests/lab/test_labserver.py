@@ -51,6 +51,7 @@ def test_serves_a_runs_records_and_then_only_what_changed(lab):
         assert status == 200 and first["full"] is True and first["error"] is None
         assert [(r["id"], r["status"], r["code"]) for r in first["records"]] == [(0, "running", "print(1)\n")]
         assert first["view"]["meta"]["steps"] == 3 and first["view"]["id"] == run.id
+        assert first["notebook"] is None  # run.json names no notebook
         journal.node_finished(0, status=Status.OK, metric=1.0, kept=True)
         journal.node_created(Node(1, 0, Operator.IMPROVE, "two", "print(2)\n"))
     with open(run.journal_path, "ab") as f:
