@@ -15,8 +15,6 @@ import dataclasses
 import logging
 import os
 import random
-import re
-import signal
 import threading
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, Pr
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from ..store.journal import Journal
-from ..core.metrics import read_metric
+from ..core.metrics import failure_reason, read_metric
 from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
@@ -38,7 +36,6 @@ from ..core.tree import Tree, TreeSnapshot
 
 logger = logging.getLogger(__name__)
 
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
 _POLL = 0.25  # seconds between checks for stop requests while nodes run
 
 
@@ -60,20 +57,6 @@ class Outcome:
     @property
     def baseline(self) -> Node | None:
         return self.tree.root
-
-
-def failure_reason(tail: str, exit_code: int | None) -> str:
-    """One line saying why a script failed: its last exception line, or how it exited."""
-    for line in reversed(tail.splitlines()):
-        match = _ERROR_LINE.match(line)
-        if match:
-            return line.strip()[:300]
-    if exit_code is not None and exit_code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
 
 
 def default_settings(**overrides: Any) -> dict[str, Any]:
