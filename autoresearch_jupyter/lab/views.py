@@ -116,8 +116,8 @@ class RunViews:
         if any(node_id not in tree.nodes for node_id in entry.nodes):  # a shorter journal: start over
             entry.epoch, entry.generation, entry.nodes, entry.records = secrets.token_hex(4), 0, {}, {}
         changed = {n.id for n in tree if entry.nodes.get(n.id) != n}
-        if not changed and entry.records:
-            return
+        if not changed and (entry.records or not len(tree)):
+            return  # nothing new: the same generation, the same cursor
         entry.generation += 1
         stale = changed | {kid for node_id in changed for kid in tree.children.get(node_id, ())}
         for node_id in sorted(stale):
