@@ -163,3 +163,16 @@ def test_the_public_names_load_lazily_and_open_run_reads_the_latest_run(tmp_path
     assert run.id == outcome.run_id and run.state == "finished"
     assert isinstance(run.tree, TreeSnapshot) and [n.id for n in run.nodes] == [0, 1]
     assert run.best is not None and run.best.metric == outcome.best.metric
+
+
+def test_the_widget_keeps_and_renders_only_snapshots(tmp_path):
+    from autoresearch_jupyter.notebook.widget import TreeView
+
+    s = search(tmp_path, steps=2, code=SLOW.replace("time.sleep(0.4)", "pass"))
+    view = TreeView(protocol=s.protocol, steps=2, throttle=0.05)
+    s.subscribe(view.callback)
+    outcome = s.run()
+    held = dict(view._index)  # what its throttle timer builds records from
+    assert sorted(held) == [0, 1, 2] and all(isinstance(n, NodeSnapshot) for n in held.values())
+    assert all(held[i] == outcome.tree[i] for i in held)
+    assert [r["status"] for r in view._nodes["nodes"]] == ["ok", "ok", "ok"]
