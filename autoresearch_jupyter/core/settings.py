@@ -29,7 +29,7 @@ from .protocol import METRIC_NAME, Protocol
 
 __all__ = [
     "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings", "ProtocolSettings",
-    "RunSettings", "SettingsError", "Spec", "check_option", "options",
+    "RunSettings", "SettingsError", "Spec", "check_option", "default_runs_dir", "options",
 ]
 
 SECTIONS = {
@@ -37,6 +37,18 @@ SECTIONS = {
     "search": "search",
     "llm": "LLM proposer (--proposer llm or auto)",
 }
+
+
+RUNS_DIR_ENV = "AUTORESEARCH_RUNS_DIR"
+
+
+def default_runs_dir() -> str:
+    """Where runs live unless ``--runs-dir`` says otherwise: ``$AUTORESEARCH_RUNS_DIR``, else
+    ``.autoresearch`` (next to the script or notebook). Not a setting of a run: it says where
+    runs are, for every command, on every face."""
+    import os
+
+    return os.environ.get(RUNS_DIR_ENV) or ".autoresearch"
 
 
 class SettingsError(AutoResearchError):
