@@ -14,7 +14,6 @@ Other metrics are plain numbers.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from typing import TYPE_CHECKING, Iterable, Mapping
@@ -117,6 +116,8 @@ def parse_constraint(text: str, *, code: str | None = None) -> Constraint:
 
 
 def _check_name(name: str, text: str, code: str | None, unit: str) -> None:
+    import difflib  # here: the settings (and so the magics) import this module at load
+
     close = difflib.get_close_matches(name, sorted(MEASURED_NAMES), n=1, cutoff=0.6)
     mentioned = code is not None and re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", code) is not None
     if unit:
