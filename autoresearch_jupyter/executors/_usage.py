@@ -157,7 +157,7 @@ class GpuProbe:
         with cls._lock:
             if cls._nvml is None and not cls._failed:
                 try:
-                    import pynvml  # type: ignore[import-untyped]  # the nvidia-ml-py package
+                    import pynvml  # the nvidia-ml-py package (untyped; see [tool.mypy] overrides)
 
                     pynvml.nvmlInit()
                     cls._nvml = pynvml
