@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from autoresearch_jupyter.engine.guard import Guard
 from autoresearch_jupyter.core.node import Node, Operator, Status
 from autoresearch_jupyter.proposers import Context, MutateProposer, Proposal, get_proposer
-from autoresearch_jupyter.proposers._mutate import find_sites, site_moves
+from autoresearch_jupyter.proposers.mutate import find_sites, site_moves
 from autoresearch_jupyter.core.protocol import Protocol
 from autoresearch_jupyter.core.tree import Tree
 
@@ -81,10 +81,12 @@ def add(tree: Tree, parent: Node, proposal: Proposal, status: Status = Status.PE
     return node
 
 
-def drain(code: str, *, progress: float = 0.0, seed: int = 0, limit: int = 200) -> list[Proposal]:
-    """Every proposal the proposer makes at the root, each recorded as a pending child."""
+def drain(code: str, *, progress: float = 0.0, seed: int = 0, limit: int = 200,
+          sampler: str = "hill") -> list[Proposal]:
+    """Every proposal the proposer makes at the root, each recorded as a pending child (the hill
+    climb by default: these tests pin its tiers)."""
     tree = make_tree(code)
-    proposer = MutateProposer(seed=seed)
+    proposer = MutateProposer(seed=seed, sampler=sampler)
     out: list[Proposal] = []
     for _ in range(limit):
         proposal = proposer.propose(context=context(tree, tree[0], progress=progress))
@@ -158,8 +160,12 @@ def test_each_proposal_changes_exactly_one_literal() -> None:
         assert len(removed) == len(added) == 1, proposal.plan
         line = SAMPLE.splitlines()[meta["line"] - 1]
         assert removed[0] == "-" + line
-        assert added[0] == "+" + line.replace(meta["old"], meta["new"], 1)
-        assert len(proposal.code) - len(SAMPLE) == len(meta["new"]) - len(meta["old"])
+        if meta["default"]:  # a keyword left at its default, now given: inserted, nothing else changes
+            inserted = f", {meta['name']}={meta['new']}"
+            assert inserted in added[0] and added[0].replace(inserted, "", 1) == "+" + line
+        else:
+            assert added[0] == "+" + line.replace(meta["old"], meta["new"], 1)
+            assert len(proposal.code) - len(SAMPLE) == len(meta["new"]) - len(meta["old"])
         ast.parse(proposal.code)
         assert guard.check(code=proposal.code, parent_code=SAMPLE) is None
         assert proposal.plan.startswith(f"{meta['name']}: {meta['old']} -> {meta['new']} (")
@@ -250,7 +256,7 @@ def test_moves_spread_over_sites() -> None:
 def test_known_codes_are_skipped() -> None:
     code = "C = 0.01\n"
     tree = make_tree(code)
-    proposer = MutateProposer()
+    proposer = MutateProposer(sampler="hill")
     meta = {"mutate": {"site": "/C#0", "move": "x10", "old": "0.01", "new": "0.1", "base": 0}}
     child = add(tree, tree[0], Proposal(operator=Operator.IMPROVE, plan="C up", code="C = 0.1\n", meta=meta),
                 Status.OK, 0.6)
@@ -268,7 +274,7 @@ def test_same_seed_same_sequence_other_seed_other_sequence() -> None:
 
     assert sequence(0) == sequence(0)
     assert sequence(0) != sequence(1)
-    proposer = MutateProposer(seed=1)
+    proposer = MutateProposer(seed=1, sampler="hill")
     proposer.reseed_rng(0)
     tree = make_tree(SAMPLE)
     assert proposer.propose(context=context(tree, tree[0])).plan == sequence(0)[0]

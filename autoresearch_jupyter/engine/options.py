@@ -33,7 +33,11 @@ def build_protocol(
     min_delta: float = 0.0,
     smoke_timeout: float = 10.0,
 ) -> Protocol:
-    """The fixed protocol for a baseline script; ProtocolError names the bad option."""
+    """The fixed protocol for a baseline script; ProtocolError names the bad option, ScriptError
+    a ``# search:`` declaration that cannot hold (before anything runs)."""
+    from ..proposers.mutate import check_declarations
+
+    check_declarations(code)
     return Protocol.for_script(
         code, metric=metric, maximize=maximize, time_budget=timeout, seed=seed,
         min_delta=min_delta, smoke_budget=smoke_timeout,
