@@ -75,48 +75,73 @@ def _contains(dist: Any, value: Any) -> bool:
         return False
 
 
+class Studies:
+    """One in-memory study per search space, grown by the nodes not yet in it (adding 200 trials
+    afresh at every proposal would cost more than the 30 ms a proposal may take). The study holds
+    exactly the tree's finished nodes, so a fresh one (after a resume) asks the same way."""
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self._study: Any = None
+        self._added: set[int] = set()
+
+    def get(self, domains: dict[str, Domain], observations: Sequence[tuple[int, dict[str, Any], float | None]],
+            maximize: bool, tree: object) -> tuple[Any, dict[str, Any]]:
+        optuna = _optuna()
+        key = (id(tree), maximize, tuple(sorted(domains.items(), key=lambda kv: kv[0])))
+        dists = {sid: distribution(d) for sid, d in domains.items()}
+        good = [m for _, _, m in observations if m is not None and math.isfinite(m)]
+        worst = (min(good) if maximize else max(good)) if good else 0.0
+        if key != self._key:
+            self._key, self._added = key, set()
+            self._study = optuna.create_study(direction="maximize" if maximize else "minimize")
+        trials = []
+        for node_id, values, metric in observations:
+            if node_id in self._added:
+                continue
+            self._added.add(node_id)
+            params = {sid: values[sid] for sid in dists if sid in values and _contains(dists[sid], values[sid])}
+            if not params:
+                continue
+            ok = metric is not None and math.isfinite(metric)
+            # a failed node counts as the worst metric seen when it was added: the model avoids it
+            trials.append(optuna.trial.create_trial(
+                params=params, distributions={k: dists[k] for k in params},
+                value=metric if ok else worst - abs(worst) * 0.1 if maximize else worst + abs(worst) * 0.1))
+        if trials:
+            self._study.add_trials(trials)
+        return self._study, dists
+
+
 def choose(
     *,
-    observations: Sequence[tuple[dict[str, Any], float | None]],
+    studies: Studies,
+    observations: Sequence[tuple[int, dict[str, Any], float | None]],
     parent: dict[str, Any],
     domains: dict[str, Domain],
     asks: dict[str, Domain],
     maximize: bool,
     seed: int,
+    tree: object = None,
 ) -> list[tuple[str, Any, float]]:
     """(site, value, score) for each site of ``asks``, best score first.
 
-    ``observations`` are (site values, metric or None for a failed node); ``domains`` the full
-    space of each site (what the trials are recorded in); ``asks`` the space to sample each
-    candidate from (narrower late in the search).
+    ``observations`` are (node id, site values, metric or None for a failed node); ``domains``
+    the full space of each site (what the trials are recorded in); ``asks`` the space to sample
+    each candidate from (narrower late in the search).
     """
     optuna = _optuna()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dists = {sid: distribution(d) for sid, d in domains.items()}
-        good = [m for _, m in observations if m is not None and math.isfinite(m)]
-        worst = (min(good) if maximize else max(good)) if good else 0.0
-        spread = (max(good) - min(good)) if len(good) > 1 else abs(worst) or 1.0
-        worst = worst - 0.1 * spread if maximize else worst + 0.1 * spread
-        trials = []
-        for values, metric in observations:
-            params = {sid: values[sid] for sid in dists if sid in values and _contains(dists[sid], values[sid])}
-            if not params:
-                continue
-            value = metric if metric is not None and math.isfinite(metric) else worst
-            trials.append(optuna.trial.create_trial(
-                params=params, distributions={k: dists[k] for k in params}, value=value))
-        study = optuna.create_study(direction="maximize" if maximize else "minimize")
-        study.add_trials(trials)
+        study, dists = studies.get(domains, observations, maximize, tree)
         scored = _scored_tpe(optuna)
         out: list[tuple[str, Any, float]] = []
         for i, (sid, domain) in enumerate(sorted(asks.items())):
-            fixed = {k: parent[k] for k in dists if k != sid and k in parent and _contains(dists[k], parent[k])}
+            fixed = {k: parent[k] for k in asks if k != sid and k in parent and _contains(dists[k], parent[k])}
             tpe = scored(seed=(seed * 7919 + i) % 2**32, n_startup_trials=0, multivariate=False,
                          constant_liar=False, n_ei_candidates=24)
             study.sampler = optuna.samplers.PartialFixedSampler(fixed, tpe)
-            ask = distribution(domain)
-            trial = study.ask({sid: ask, **{k: dists[k] for k in fixed}})
+            trial = study.ask({sid: distribution(domain), **{k: dists[k] for k in fixed}})
             value = trial.params[sid]
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             out.append((sid, value, tpe.last_score))

@@ -35,14 +35,14 @@ from ...core.node import Node, Operator
 from .._base import Context, Proposal, Proposer
 from ._domains import Domain
 from ._knowledge import IMPORTANT, Knowledge
-from ._model import choose, optuna_available
+from ._model import Studies, choose, optuna_available
 from ._moves import Move, bisect, fmt_float, fmt_value, site_moves
 from ._sites import Site, _is_number
 
 SAMPLERS = ("auto", "tpe", "hill")
 PIP_HINT = "pip install 'autoresearch-jupyter[hpo]'"
 DECLARED_TIER = 0.85  # hill climb: chance of moving a declared site when both kinds remain
-ASK_SITES = 6  # sites the model is asked about per proposal
+ASK_SITES = 4  # sites the model is asked about per proposal
 _WARNED: list[bool] = []
 
 
@@ -91,6 +91,7 @@ class MutateProposer(Proposer):
 
     def reseed_rng(self, seed: int) -> None:
         self._seed = seed
+        self._studies = Studies()
 
     @property
     def model(self) -> bool:
@@ -132,7 +133,8 @@ class MutateProposer(Proposer):
 
         def change(site: Site, value: Any, label: str, why: str) -> Proposal | None:
             text = _text(site, value)
-            if text == site.text or (site.id, text) in tried or not self._valid(know, site, value, failed):
+            same = type(value) is type(site.value) and value == site.value
+            if same or text == site.text or (site.id, text) in tried or not self._valid(know, site, value, failed):
                 return None
             code = site.apply(parent.code, text)
             if not self._usable(context, code):
@@ -179,8 +181,8 @@ class MutateProposer(Proposer):
         old, new = meta.get("old_value"), meta.get("new_value")
         if not (_is_number(old) and _is_number(new)) or old == new or not _is_number(site.value):
             return None
-        if old > 0 and new > 0 and not isinstance(site.value, int) or site.kind == "float":
-            value: Any = site.value * (new / old) if old else None
+        if old > 0 and new > 0 and site.value > 0:
+            value: Any = site.value * (new / old)
         else:
             value = site.value + (new - old)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -270,9 +272,10 @@ class MutateProposer(Proposer):
         observations = []
         for node in tree:
             if node.status.is_finished() and node.status.value not in ("rejected", "cancelled"):
-                observations.append((know.values(node), node.metric if node.is_good else None))
+                observations.append((node.id, know.values(node), node.metric if node.is_good else None))
         effect = self._effects(tree)
-        order = sorted(domains, key=lambda sid: (-effect.get(sid, -1.0), -self._priority(know, sites[sid])))
+        worth = [sid for sid in domains if effect.get(sid, 0.0) > 0 or self._priority(know, sites[sid]) >= 2.0]
+        order = sorted(worth or domains, key=lambda sid: (-effect.get(sid, -1.0), -self._priority(know, sites[sid])))
         ask_ids = order[:ASK_SITES]
         narrow = 1.0 + 9.0 * (1.0 - context.progress) ** 2  # broad early, fine late (x10 -> x1 span)
         parent_values = know.values(parent)
@@ -280,8 +283,8 @@ class MutateProposer(Proposer):
         for sid in ask_ids:
             v = parent_values.get(sid)
             asks[sid] = domains[sid].narrowed(v, max(1.5, narrow)) if _is_number(v) and context.progress >= 0.5 else domains[sid]
-        ranked = choose(observations=observations, parent=parent_values, domains=domains, asks=asks,
-                        maximize=context.protocol.maximize, seed=rng.randrange(2**31))
+        ranked = choose(studies=self._studies, observations=observations, parent=parent_values, domains=domains, asks=asks,
+                        maximize=context.protocol.maximize, seed=rng.randrange(2**31), tree=tree)
         for sid, value, score in ranked:
             site = sites[sid]
             if domains[sid].kind == "int" and isinstance(value, float):
