@@ -524,4 +524,28 @@ def test_tpe_choice_is_seeded_and_explains_itself() -> None:
         return plans
 
     assert run(0) == run(0)
-    assert any("TPE: highest expected improvement among" in plan for plan in run(0))
+    assert any("TPE: highest expected improvement of" in plan for plan in run(0))
+
+
+def _bench_hpo():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_hpo.py"
+    spec = importlib.util.spec_from_file_location("bench_hpo", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["ridge_reg", "svc_default"])
+def test_at_20_evaluations_at_least_the_tpe_median(task: str) -> None:
+    """The small version of benchmarks/bench_hpo.py: real scripts, real Optuna studies."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("sklearn")
+    bench = _bench_hpo()
+    row = bench.compare(task, evals=20, seeds=5)
+    assert row["mutate"] >= row["tpe"], row
+    assert row["mutate"] > row["baseline"]
+    if task == "svc_default":
+        assert any("C=" in n.code and "SVC(gamma=0.001, C=" in n.code for n in row["tree"])

@@ -68,6 +68,7 @@ def all_sites(code: str, by_callee: dict[str, str], infos: dict[str, Any]) -> tu
     return tuple(number(sorted(sites, key=lambda s: (s.start, s.at_default))))
 
 
+_VALUES: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
 _CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Site, ...]] = {}
 
 
@@ -83,7 +84,8 @@ class Knowledge:
         root = self.tree.root
         root_code = root.code if root is not None else ""
         imports = _introspect.import_map(root_code)
-        callees = {s.callee for s in scan(root_code).sites if s.callee} | {c[2] for c in scan(root_code).calls}
+        parsed = scan(root_code)
+        callees = {s.callee for s in parsed.sites if s.callee} | {c[2] for c in parsed.calls}
         key = {c: t for c in callees if (t := _introspect.resolve(c, imports))}
         self.infos = _introspect.describe(tuple(sorted(set(key.values())))) if self.introspect and key else {}
         self._key = tuple(sorted(key.items()))
@@ -103,7 +105,13 @@ class Knowledge:
         return self.infos.get(target or "", {}).get("params", {}).get(site.name) if target else None
 
     def values(self, node: Node) -> dict[str, Any]:
-        return {s.id: s.value for s in self.sites(node.code)}
+        key = (node.code, self._key)
+        values = _VALUES.get(key)
+        if values is None:
+            if len(_VALUES) > 4096:
+                _VALUES.clear()
+            values = _VALUES[key] = {s.id: s.value for s in self.sites(node.code)}
+        return values
 
     def _learn(self) -> dict[str, Bounds]:
         """Bounds stated by the errors of failed nodes, by parameter name."""

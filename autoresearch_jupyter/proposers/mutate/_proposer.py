@@ -42,7 +42,7 @@ from ._sites import Site, _is_number
 SAMPLERS = ("auto", "tpe", "hill")
 PIP_HINT = "pip install 'autoresearch-jupyter[hpo]'"
 DECLARED_TIER = 0.85  # hill climb: chance of moving a declared site when both kinds remain
-ASK_SITES = 4  # sites the model is asked about per proposal
+ASK_SITES = 2  # sites the model is asked about per proposal
 _WARNED: list[bool] = []
 
 
@@ -276,7 +276,10 @@ class MutateProposer(Proposer):
         effect = self._effects(tree)
         worth = [sid for sid in domains if effect.get(sid, 0.0) > 0 or self._priority(know, sites[sid]) >= 2.0]
         order = sorted(worth or domains, key=lambda sid: (-effect.get(sid, -1.0), -self._priority(know, sites[sid])))
-        ask_ids = order[:ASK_SITES]
+        ask_ids = order[: ASK_SITES - 1]  # the most promising, and one other for exploration
+        rest = order[ASK_SITES - 1 :]
+        if rest:
+            ask_ids.append(rest[rng.randrange(len(rest))])
         narrow = 1.0 + 9.0 * (1.0 - context.progress) ** 2  # broad early, fine late (x10 -> x1 span)
         parent_values = know.values(parent)
         asks = {}
@@ -285,11 +288,12 @@ class MutateProposer(Proposer):
             asks[sid] = domains[sid].narrowed(v, max(1.5, narrow)) if _is_number(v) and context.progress >= 0.5 else domains[sid]
         ranked = choose(studies=self._studies, observations=observations, parent=parent_values, domains=domains, asks=asks,
                         maximize=context.protocol.maximize, seed=rng.randrange(2**31), tree=tree)
+        names = ", ".join(sites[sid].name for sid, _, _ in ranked)
         for sid, value, score in ranked:
             site = sites[sid]
             if domains[sid].kind == "int" and isinstance(value, float):
                 value = int(round(value))
-            why = f"TPE: highest expected improvement among {len(ranked)} sites"
+            why = f"TPE: highest expected improvement of {len(ranked)} sites asked ({names})"
             proposal = change(site, value, "tpe", why)
             if proposal is not None:
                 return proposal

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import io
 import math
 import re
@@ -306,6 +307,7 @@ def _overlaps(frozen: list[tuple[int, int]], first: int, last: int) -> bool:
     return any(a <= last and first <= b for a, b in frozen)
 
 
+@functools.lru_cache(maxsize=1024)
 def scan(code: str, *, strings: bool = False) -> Parsed:
     """Sites and tunable calls of ``code`` in source order (empty if it does not parse)."""
     try:
