@@ -20,8 +20,8 @@ from ...engine.guard import is_seed_name
 
 IMPORTANT = frozenset(
     "C alpha gamma lr eta learning_rate learning_rate_init n_estimators max_depth num_leaves "
-    "min_samples_leaf min_samples_split min_child_weight subsample colsample_bytree l1_ratio "
-    "n_neighbors weight_decay max_iter hidden_layer_sizes reg_alpha reg_lambda max_leaf_nodes".split()
+    "min_samples_leaf min_child_weight subsample colsample_bytree l1_ratio "
+    "n_neighbors weight_decay hidden_layer_sizes reg_alpha reg_lambda max_leaf_nodes".split()
 )
 
 

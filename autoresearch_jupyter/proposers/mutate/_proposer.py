@@ -182,7 +182,9 @@ class MutateProposer(Proposer):
         if not (_is_number(old) and _is_number(new)) or old == new or not _is_number(site.value):
             return None
         if old > 0 and new > 0 and site.value > 0:
-            value: Any = site.value * (new / old)
+            ratio = new / old  # the same way, by a step between x1.5 and x10
+            ratio = min(max(ratio, 1.5), 10.0) if ratio > 1 else max(min(ratio, 1 / 1.5), 0.1)
+            value: Any = site.value * ratio
         else:
             value = site.value + (new - old)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -228,15 +230,15 @@ class MutateProposer(Proposer):
     def _priority(self, know: Knowledge, site: Site) -> float:
         bonus = 1.0 if site.name in IMPORTANT else 0.0
         if site.declared:
-            return 3.0 + bonus
+            return 5.0 + bonus  # declared spaces stay king: first tried before any other site
         if site.at_default:
             return {"float": 1.5, "int": 1.2, "str": 1.0}.get(site.kind, 0.6) + bonus
         default = self._default_of(know, site)
         if _is_number(default) and _is_number(site.value) and default > 0 and site.value > 0:
             distance = abs(math.log10(site.value / default))
             if distance >= 0.5:
-                return 3.0 + min(distance, 3) / 3 + bonus
-        return {"float": 2.0, "int": 1.8, "str": 1.5, "bool": 1.2}.get(site.kind, 1.5) + bonus
+                return 3.0 + min(distance, 3) / 3 + bonus  # a weak literal: its default first
+        return {"float": 2.0, "int": 1.8, "str": 2.0, "bool": 1.2}.get(site.kind, 1.5) + bonus
 
     def _first_values(self, know: Knowledge, site: Site, domain: Domain | None,
                       rng: random.Random) -> list[tuple[Any, str, str]]:
@@ -285,7 +287,7 @@ class MutateProposer(Proposer):
         asks = {}
         for sid in ask_ids:
             v = parent_values.get(sid)
-            asks[sid] = domains[sid].narrowed(v, max(1.5, narrow)) if _is_number(v) and context.progress >= 0.5 else domains[sid]
+            asks[sid] = domains[sid].narrowed(v, max(3.0, narrow)) if _is_number(v) and context.progress >= 0.5 else domains[sid]
         ranked = choose(studies=self._studies, observations=observations, parent=parent_values, domains=domains, asks=asks,
                         maximize=context.protocol.maximize, seed=rng.randrange(2**31), tree=tree)
         names = ", ".join(sites[sid].name for sid, _, _ in ranked)
