@@ -87,6 +87,9 @@ class Search:
     ) -> None:
         if not code.strip():
             raise ProtocolError("the baseline script is empty")
+        from ..proposers.mutate import check_declarations
+
+        check_declarations(code)  # a bad ``# search:`` line is the user's to fix, before anything runs
         self.code = code
         self.protocol = protocol
         # typed and checked once; a mapping is run.json's shape (a missing proposer is mutate)
