@@ -32,6 +32,7 @@ class Operator(str, enum.Enum):
     DRAFT = "draft"  # a fundamentally different approach, from the baseline
     IMPROVE = "improve"  # one atomic change to a working node
     DEBUG = "debug"  # a fix for a failed node
+    ABLATE = "ablate"  # the best with changes left out, to find which ones matter (never kept)
 
 
 @dataclasses.dataclass
@@ -68,6 +69,12 @@ class Node:
     started_at: float | None = None
     finished_at: float | None = None
     usage: Usage | None = None
+    samples: list[float] = dataclasses.field(default_factory=list)
+    """The metric of each run of this node when it ran more than once (noise floor, confirmation);
+    ``metric`` is then their mean."""
+    new_best: bool | None = None
+    """True when this node became the run's best as it finished (``kept`` only means it beat its
+    parent); None while unfinished and for nodes from before the field existed."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 

@@ -29,6 +29,10 @@ class Callback:
 
     def on_best_changed(self, *, node: Node, previous: Node | None, **info: Any) -> None: ...
 
+    def on_ablation_finished(self, *, best: Node, rows: list[dict[str, Any]], minimal: int | None, **info: Any) -> None:
+        """After the ablation of ``best``: one row per change on its path; ``minimal`` is the
+        ablate node exported instead of the best (None when every change mattered)."""
+
     def on_run_finished(self, *, state: str, reason: str | None, **info: Any) -> None: ...
 
 
@@ -59,6 +63,9 @@ class CallbackList(Callback):
 
     def on_best_changed(self, **kwargs: Any) -> None:  # type: ignore[override]
         self._fan("on_best_changed", **kwargs)
+
+    def on_ablation_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
+        self._fan("on_ablation_finished", **kwargs)
 
     def on_run_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
         self._fan("on_run_finished", **kwargs)

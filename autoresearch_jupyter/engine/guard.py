@@ -1,7 +1,10 @@
 """Checks a proposed script before any compute is spent on it.
 
 A proposal is refused, with a one-line reason, when it does not compile, is empty, edits frozen
-code, changes nothing (against its parent), only changes seeds, or repeats a script already tried.
+code, changes a literal that decides what data the evaluation sees (core/dataflow.py), prints the
+metric or calls ``report()`` outside frozen code when the baseline reports it only from frozen
+code, changes nothing (against its parent), only changes seeds, repeats a script already tried,
+or repeats a change that failed before at another parent (failures.py).
 Scripts are compared by a normalised AST (comments, formatting and docstrings ignored), so a
 reformatted copy of an old node counts as a duplicate.
 
@@ -20,8 +23,10 @@ import re
 import warnings
 from typing import Iterable
 
+from ..core.dataflow import describe_change
 from ..core.node import Node
-from ..core.protocol import Protocol
+from ..core.protocol import Protocol, frozen_spans
+from .failures import FailureMemory
 from ..proposers._base import Context, Proposal, Proposer
 from ..core.tree import Tree
 
@@ -198,6 +203,42 @@ def syntax_problem(code: str) -> str | None:
     return None
 
 
+def _strings(node: ast.AST) -> Iterable[tuple[int, str]]:
+    """(line, text) of the string constants in ``node``, with ``"a" + "b"`` folded."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            yield sub.lineno, sub.value
+        elif isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Add):
+            parts = [p.value for p in (sub.left, sub.right) if isinstance(p, ast.Constant) and isinstance(p.value, str)]
+            if len(parts) == 2:
+                yield sub.lineno, parts[0] + parts[1]
+
+
+def metric_sites(code: str, metric: str) -> list[tuple[int, str]]:
+    """(line, what) of every place that can emit the metric: a string naming it as a whole token,
+    a ``report()`` call, or the ``AUTORESEARCH_RESULT`` file. Empty if ``code`` does not parse."""
+    try:
+        tree = parse(code)
+    except SyntaxError:
+        return []
+    token = re.compile(rf"(?<![\w.\-/]){re.escape(metric)}(?![\w.\-/])", re.IGNORECASE)
+    out: list[tuple[int, str]] = []
+    for line, text in _strings(tree):
+        if token.search(text):
+            out.append((line, f"prints '{metric}'"))
+        elif "AUTORESEARCH_RESULT" in text:
+            out.append((line, "writes the result file"))
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.Call) and _last_name(sub.func) == "report":
+            out.append((sub.lineno, "calls report()"))
+    return sorted(set(out))
+
+
+def _outside_frozen(code: str, sites: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    spans = frozen_spans(code)
+    return [(line, what) for line, what in sites if not any(a < line <= b + 1 for a, b in spans)]
+
+
 class Guard:
     """Remembers what was tried and refuses proposals that would waste a run."""
 
@@ -205,8 +246,27 @@ class Guard:
         self.protocol = protocol
         self._known: set[str] = set()
         self._seedless: set[str] = set()  # tried scripts with their seeds blanked out
+        self.failures = FailureMemory()
+        self._frozen_metric = False  # the baseline emits its metric only from frozen code
         for code in known:
             self.remember(code)
+
+    def set_baseline(self, code: str) -> None:
+        """Learn from the baseline where its metric comes from (call once it is known)."""
+        sites = metric_sites(code, self.protocol.metric)
+        self._frozen_metric = bool(sites) and not _outside_frozen(code, sites)
+
+    def _metric_outside(self, code: str) -> str | None:
+        if not self._frozen_metric:
+            return None
+        outside = _outside_frozen(code, metric_sites(code, self.protocol.metric))
+        if not outside:
+            return None
+        line, what = outside[0]
+        return (
+            f"metric from outside the evaluation: line {line} {what} outside frozen code, "
+            "but the baseline reports its metric only from frozen code"
+        )
 
     def remember(self, code: str) -> None:
         """Record a script as tried (the search calls this for every node it adds)."""
@@ -234,6 +294,15 @@ class Guard:
         frozen = self.protocol.frozen_violation(code)
         if frozen:
             return frozen
+        moved = describe_change(parent_code, code)
+        if moved:
+            return (
+                f"changes the evaluation's data ({moved}): literals that decide what the evaluation "
+                "sees are protected like frozen code; put '# search:' on the line to declare one tunable"
+            )
+        outside = self._metric_outside(code)
+        if outside:
+            return outside
         try:
             parent_norm: str | None = normalize(parent_code)
         except SyntaxError:
@@ -246,7 +315,7 @@ class Guard:
             return "duplicate: this code (up to comments and formatting) was already tried"
         if _seedless_hash(code) in self._seedless:
             return "seed-only variant of an already tried node: same code up to seeds"
-        return None
+        return self.failures.check(parent_code=parent_code, code=code)
 
 
 class GuardedProposer(Proposer):

@@ -11,8 +11,6 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
-import re
-import signal
 import threading
 import time
 from pathlib import Path
@@ -21,77 +19,28 @@ from typing import Any, Iterable, Mapping
 from ..report import export
 from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
-from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
+from ..core import noise
+from ..core.errors import (
+    AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError,
+)
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from ..store.journal import Journal
-from ..core.metrics import read_metric
+from ..core.metrics import ambiguity, read_metric
+from .ablation import Ablation
 from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree
+from .results import Outcome, default_settings, failure_reason, read_text
+
+__all__ = ["Outcome", "Search", "default_settings", "failure_reason"]
 
 logger = logging.getLogger(__name__)
 
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
 _POLL = 0.25  # seconds between checks for stop requests while nodes run
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How a search ended; ``tree`` is the final tree (safe to read, not to change)."""
-
-    run_id: str
-    run_dir: Path
-    state: str  # finished | stopped | failed
-    reason: str | None
-    protocol: Protocol
-    tree: Tree
-
-    @property
-    def best(self) -> Node | None:
-        return self.tree.best(self.protocol)
-
-    @property
-    def baseline(self) -> Node | None:
-        return self.tree.root
-
-
-def failure_reason(tail: str, exit_code: int | None) -> str:
-    """One line saying why a script failed: its last exception line, or how it exited."""
-    for line in reversed(tail.splitlines()):
-        match = _ERROR_LINE.match(line)
-        if match:
-            return line.strip()[:300]
-    if exit_code is not None and exit_code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
-
-
-def default_settings(**overrides: Any) -> dict[str, Any]:
-    """The run settings stored in run.json; resume rebuilds the parts from them."""
-    settings: dict[str, Any] = {
-        "steps": 20,
-        "max_time": None,
-        "smoke": False,
-        "goal": "",
-        "proposer": {"name": "mutate"},
-        "executor": {"name": "local", "workers": 1},
-        "policy": {},
-        "source_dir": None,  # the baseline's folder: on nodes' PYTHONPATH, so local modules import
-        "cwd": None,  # where nodes run; None: each in its own node folder
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(settings.get(key), dict):
-            settings[key] = {**settings[key], **value}
-        else:
-            settings[key] = value
-    return settings
 
 
 class Search:
@@ -140,6 +89,10 @@ class Search:
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
+        self._sigma = 0.0  # the noise floor, from the baseline's runs
+        self._runs: dict[int, list[dict[str, Any]]] = {}  # fields of each finished run of a node still running
+        self._smoke = bool(self.settings["smoke"])
+        self._ambiguous: str | None = None
 
     # ---- construction ------------------------------------------------------------------
 
@@ -178,6 +131,9 @@ class Search:
         search._resumed = True
         for node in search.tree:
             search._guard.remember(node.code)
+            if node.parent is not None and node.status is Status.BUGGY:
+                search._guard.failures.record(node, search.tree[node.parent])
+        search._sigma = noise.sigma(search.tree)
         return search
 
     def _check_settings(self) -> None:
@@ -245,8 +201,11 @@ class Search:
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
                 protocol=self.protocol, tree=self.tree, proposer=getattr(self._proposer, "name", "?"),
             )
+            self._check_smoke()
             self._start_executor()
             state, reason = self._loop()
+            if state == "finished" and self.settings.get("ablate", True):
+                self._ablate()
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
         except BaselineError as err:
@@ -270,6 +229,16 @@ class Search:
             imports = []
         self._executor.start(warm_imports=imports, env=self._seed_env())
 
+    def _check_smoke(self) -> None:
+        """--smoke on a script that never reads AUTORESEARCH_SMOKE would rerun it whole under the
+        short limit: say so once and skip smoke runs."""
+        if self._smoke and "AUTORESEARCH_SMOKE" not in self.code:
+            self._smoke = False
+            logger.warning(
+                "autoresearch: --smoke: the script never reads AUTORESEARCH_SMOKE, so a smoke run would be "
+                "the whole script under the %g s smoke limit; smoke runs are skipped", self.protocol.smoke_budget,
+            )
+
     def _seed_env(self) -> dict[str, str]:
         seed = str(self.protocol.seed)
         return {"AUTORESEARCH_SEED": seed, "PYTHONHASHSEED": seed}
@@ -284,6 +253,8 @@ class Search:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
         self._check_baseline(self.tree.root)
+        self._guard.set_baseline(self.tree.root.code)  # type: ignore[union-attr]
+        self._sigma = noise.sigma(self.tree)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
         for node in list(self.tree):
             if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
@@ -300,7 +271,7 @@ class Search:
                 not nothing_left
                 and ending is None
                 and len(self._inflight) < self._capacity()
-                and len(self.tree) - 1 < steps
+                and self._spent() < steps
                 and not self._stop.is_set()
             ):
                 try:
@@ -319,11 +290,15 @@ class Search:
             if not self._inflight:
                 if ending is not None:
                     return ending  # nodes already running were let finish
-                if len(self.tree) - 1 >= steps:
+                if self._spent() >= steps:
                     return "finished", f"step budget of {steps} nodes spent"
                 return "finished", "no unexplored moves left"
             self._drain(until_empty=False)
             nothing_left = False  # a finished node may open new moves
+
+    def _spent(self) -> int:
+        """Nodes the step budget counts: every one but the baseline and ablation runs."""
+        return sum(1 for n in self.tree if n.operator not in (Operator.BASELINE, Operator.ABLATE))
 
     def _capacity(self) -> int:
         assert self._executor is not None
@@ -335,7 +310,7 @@ class Search:
 
     def _progress(self) -> float:
         steps = max(1, self.settings["steps"])
-        progress = (len(self.tree) - 1) / steps
+        progress = self._spent() / steps
         max_time = self.settings["max_time"]
         if max_time:
             progress = max(progress, (time.monotonic() - self._started) / max_time)
@@ -428,10 +403,10 @@ class Search:
 
     def _submit(self, node: Node, stage: str | None = None) -> None:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
-        two_stage = self.settings["smoke"] and node.id != 0
+        two_stage = self._smoke and node.id != 0 and node.operator is not Operator.ABLATE
         stage = stage or ("smoke" if two_stage else "full")
         node_dir = self.run_dir.node_dir(node.id)
-        result_path = node_dir / ("smoke-result.json" if stage == "smoke" else "result.json")
+        result_path = node_dir / _result_name(stage)
         result_path.unlink(missing_ok=True)
         env = {
             **self._seed_env(),
@@ -450,10 +425,11 @@ class Search:
             workdir=node_dir.resolve(),
             timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
             env=env,
-            log_name="smoke.log" if stage == "smoke" else "output.log",
+            log_name=_log_name(stage),
             cwd=Path(self.settings["cwd"]).resolve() if self.settings["cwd"] else None,
         )
-        if stage == "smoke" or not two_stage:  # the first stage of the node starts it
+        if stage == "smoke" or (stage == "full" and not two_stage):  # the first stage of the node starts it
+            self._runs.pop(node.id, None)
             with self._lock:
                 node.status, node.started_at = Status.RUNNING, time.time()
                 node.metric = node.kept = node.reason = None
@@ -475,17 +451,73 @@ class Search:
                 return
             result = dataclasses.replace(result, cancelled=True)  # stopping: no full run now
         fields = self._judge(node, stage, result)
+        if stage != "smoke":
+            runs = self._runs.setdefault(node.id, [])
+            runs.append(fields)
+            if fields["status"] is Status.OK and len(runs) < self._runs_wanted(node, runs) and not self._closing:
+                self._submit(node, f"run{len(runs) + 1}")  # the noise floor, or confirming a new best
+                return
+            fields = self._combine(node, self._runs.pop(node.id))
         previous = self.tree.best(self.protocol)
         with self._lock:
             for key, value in fields.items():
                 setattr(node, key, value)
+            best = self.tree.best(self.protocol)
+            if node.operator not in (Operator.BASELINE, Operator.ABLATE):
+                node.new_best = fields["new_best"] = bool(
+                    best is not None and best.id == node.id and (previous is None or previous.id != node.id)
+                )
         assert self._journal is not None and self._proposer is not None
         self._journal.node_finished(node.id, **fields)
-        self._proposer.on_node_finished(node=node, tree=self.tree)
+        if node.parent is not None and node.status is Status.BUGGY:
+            self._guard.failures.record(node, self.tree[node.parent])
+        if node.operator is not Operator.ABLATE:  # the proposer learns from the search, not from ablation
+            self._proposer.on_node_finished(node=node, tree=self.tree)
         self.callbacks.on_node_finished(node=node, tree=self.tree)
         best = self.tree.best(self.protocol)
         if best is not None and (previous is None or best.id != previous.id):
             self.callbacks.on_best_changed(node=best, previous=previous, tree=self.tree)
+
+    def _runs_wanted(self, node: Node, runs: list[dict[str, Any]]) -> int:
+        """How many runs ``node`` gets: the baseline measures the noise floor; on a noisy run a
+        would-be new best and every ablation candidate get as many runs as the baseline had."""
+        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
+        if node.id == 0:
+            return noise.runs_wanted(self.protocol, samples)
+        if self._sigma == 0:
+            return 1
+        if node.operator is Operator.ABLATE or len(runs) > 1:
+            return noise.confirm_runs(self.tree)
+        best = self.tree.best(self.protocol)
+        first = samples[0]
+        would_lead = best is None or self.protocol.better(first, best.metric)  # type: ignore[arg-type]
+        return noise.confirm_runs(self.tree) if would_lead and self._keeps(node, first) else 1
+
+    def _combine(self, node: Node, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        """One node's fields from its runs: the first run's, with the mean metric of those that
+        worked; keep-or-revert is decided on the mean."""
+        if runs[-1]["status"] is Status.CANCELLED:
+            return runs[-1]  # stopped while confirming: run again on resume, never half-judged
+        fields = dict(runs[0])
+        if fields["status"] is not Status.OK:
+            return fields
+        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
+        if len(runs) > 1:
+            fields["metric"] = noise.mean(samples)
+            fields["samples"] = samples
+            fields["exec_time"] = round(noise.mean([r["exec_time"] for r in runs]), 4)
+            failed = [r for r in runs if r["status"] is not Status.OK]
+            if failed:
+                fields["meta"] = {**node.meta, "replicate_failed": f"{len(failed)} run(s): {failed[0]['reason']}"}
+        if node.id == 0:
+            sd = noise.sd(samples)
+            fields["meta"] = {**fields.get("meta", node.meta), "noise": {"runs": len(samples), "sigma": sd}}
+            fields["kept"] = True
+        elif node.operator is Operator.ABLATE:
+            fields["kept"] = False
+        else:
+            fields["kept"] = self._keeps(node, fields["metric"])
+        return fields
 
     def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
         """The node's status, metric, reason and keep-or-revert verdict from its job result."""
@@ -505,11 +537,14 @@ class Search:
             reason = result.error or failure_reason(result.output_tail, result.exit_code)
             fields.update(status=Status.BUGGY, reason=smoke + reason)
         else:
-            output = _read_text(result.log_path)
+            output = read_text(result.log_path)
             metric, why = read_metric(
-                name=self.protocol.metric, output=output, result_path=self.run_dir.node_dir(node.id) / "result.json"
+                name=self.protocol.metric, output=output, result_path=self.run_dir.node_dir(node.id) / _result_name(stage)
             )
             fields["metric"] = metric
+            if node.id == 0 and metric is None:
+                self._ambiguous = ambiguity(output, self.protocol.metric)
+                why = self._ambiguous or why
             if why:
                 fields.update(status=Status.BUGGY, reason=why)
             else:
@@ -520,16 +555,20 @@ class Search:
         """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
         if node.parent is None:
             return True
+        if node.operator is Operator.ABLATE:
+            return False
         ancestor: Node | None = self.tree[node.parent]
         while ancestor is not None and not ancestor.is_good:
             ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
         if ancestor is None or ancestor.metric is None or metric is None:
             return metric is not None
-        return self.protocol.improves(metric, ancestor.metric)
+        return self.protocol.improves(metric, ancestor.metric, self._sigma)
 
     def _check_baseline(self, root: Node | None) -> None:
         if root is None or root.status is Status.OK:
             return
+        if self._ambiguous:
+            raise AmbiguousMetricError(self._ambiguous)
         what = {
             Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
             "(raise --timeout or make the script faster)",
@@ -542,6 +581,68 @@ class Search:
             f"{what}. The search needs a working baseline that prints "
             f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
         )
+
+    # ---- ablation ----------------------------------------------------------------------
+
+    def _ablate(self) -> None:
+        """Leave each change on the path to the best out in turn (ablation.py); the ones that do
+        not matter are dropped from the exported best. Each candidate is a journaled node."""
+        best = self.tree.best(self.protocol)
+        if best is None or best.parent is None or len(self.tree.path(best.id)) < 3:
+            return  # one change: its effect is the gain over the baseline, nothing to run
+        if any(n.operator is Operator.ABLATE and n.meta.get("ablation", {}).get("of") == best.id for n in self.tree):
+            return  # done before (a resumed run)
+        plan = Ablation(tree=self.tree, protocol=self.protocol, best=best, sigma=self._sigma)
+        runs = noise.confirm_runs(self.tree) if self._sigma else 1
+        cost = (best.exec_time or 0.0) * runs * len(plan.changes)
+        max_time = self.settings["max_time"]
+        if max_time is not None and cost > max_time - (time.monotonic() - self._started):
+            logger.warning(
+                "autoresearch: no time left to ablate the %d changes of the best node (about %.0f s); "
+                "run 'autoresearch ablate %s' later", len(plan.changes), cost, self.run_dir.id if self.run_dir else "RUN",
+            )
+            return
+        while (step := plan.next()) is not None and not self._stop.is_set() and not self._time_up():
+            node = Node(
+                id=self.tree.next_id(), parent=best.id, operator=Operator.ABLATE,
+                plan=f"ablation: best node {best.id} without the change of node {step.change}",
+                code=step.code, code_hash=self._hash(step.code),
+                diff=unified_diff(best.code, step.code, f"node {best.id}", "ablated"), created_at=time.time(),
+                meta={"ablation": {"of": best.id, "without": step.change}},
+            )
+            self._add(node)
+            earlier = self._tried(node)
+            if earlier is not None:  # never re-run what was tried: the earlier node's result stands
+                fields = {"status": Status.OK, "metric": earlier.metric, "samples": list(earlier.samples),
+                          "kept": False, "exec_time": 0.0, "finished_at": time.time(),
+                          "reason": f"same code as node {earlier.id}; its result is used"}
+                for key, value in fields.items():
+                    setattr(node, key, value)
+                self._journal.node_finished(node.id, **fields)  # type: ignore[union-attr]
+                self.callbacks.on_node_finished(node=node, tree=self.tree)
+            else:
+                self._submit(node)
+                self._drain(until_empty=True)
+            if node.status is Status.CANCELLED:
+                return
+            info = plan.record(step, node)
+            node.meta = {**node.meta, "ablation": info}
+            self._journal.node_updated(node.id, meta=node.meta)  # type: ignore[union-attr]
+        if plan.minimal is not None:
+            minimal = self.tree[plan.minimal]
+            minimal.meta = {**minimal.meta, "ablation": {**minimal.meta["ablation"], "minimal": True,
+                                                         "dropped": plan.dropped}}
+            self._journal.node_updated(minimal.id, meta=minimal.meta)  # type: ignore[union-attr]
+        self.callbacks.on_ablation_finished(best=best, rows=plan.rows, minimal=plan.minimal, tree=self.tree)
+
+    def _tried(self, node: Node) -> Node | None:
+        """A finished search node with the same code, good enough to stand for ``node``'s run."""
+        want = noise.confirm_runs(self.tree) if self._sigma else 1
+        for other in self.tree:
+            if (other.id != node.id and other.operator is not Operator.ABLATE and other.code_hash == node.code_hash
+                    and node.code_hash and other.is_good and max(1, len(other.samples)) >= want):
+                return other
+        return None
 
     def _cancel_all(self) -> None:
         if not self._inflight or self._executor is None:
@@ -567,14 +668,16 @@ class Search:
             finally:
                 self._journal.close()
         best = self.tree.best(self.protocol)
-        if best is not None:
-            script = export.export_script(self.tree, self.protocol, best.id, run_id=self.run_dir.id)
+        exported = noise.minimal_best(self.tree, self.protocol)  # changes that do not matter left out
+        if exported is not None:
+            script = export.export_script(self.tree, self.protocol, exported.id, run_id=self.run_dir.id)
             self.run_dir.best_path.write_text(script)
         self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
+def _result_name(stage: str) -> str:
+    return {"smoke": "smoke-result.json", "full": "result.json"}.get(stage, f"result-{stage}.json")
+
+
+def _log_name(stage: str) -> str:
+    return {"smoke": "smoke.log", "full": "output.log"}.get(stage, f"output-{stage}.log")

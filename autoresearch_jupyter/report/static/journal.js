@@ -15,7 +15,7 @@ export const RUN_VERSION = 1;
 export const VIEW_VERSION = 1;
 export const RUN_END_STATES = ["finished", "stopped", "failed"];
 export const STATUSES = ["pending", "running", "ok", "buggy", "timeout", "rejected", "cancelled"];
-export const OPERATORS = ["baseline", "draft", "improve", "debug"];
+export const OPERATORS = ["baseline", "draft", "improve", "debug", "ablate"];
 
 const TAIL_CAP = 4000;
 const DIFF_CAP = 20000;
@@ -25,7 +25,8 @@ const CODE_CAP = 256000;
 const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
 const NODE_FIELDS = new Set([
   "id", "parent", "operator", "plan", "code", "code_hash", "diff", "status", "metric", "kept", "reason",
-  "exit_code", "exec_time", "output_tail", "created_at", "started_at", "finished_at", "usage", "meta",
+  "exit_code", "exec_time", "output_tail", "created_at", "started_at", "finished_at", "usage", "samples",
+  "new_best", "meta",
 ]);
 const FINISH_FIELDS = new Set([...NODE_FIELDS].filter((f) => f !== "id" && f !== "parent"));
 const UPDATE_FIELDS = new Set([...FINISH_FIELDS].filter((f) => f !== "status"));
