@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "llm when a model or base URL is configured, mutate otherwise (auto)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the seed every node gets (0)")
     parser.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that counts (0)")
+    parser.add_argument("--replicates", default="auto", metavar="N|auto",
+                        help="baseline runs that measure the noise floor; a would-be new best on a noisy script "
+                        "is re-run as often (auto: 2, up to 5 when they differ)")
+    parser.add_argument("--noise-k", type=float, default=2.0, metavar="K",
+                        help="on a noisy script, a change must beat its parent by K standard deviations (2)")
+    parser.add_argument("--ablate", action=argparse.BooleanOptionalAction, default=True,
+                        help="at the end, leave each change on the path to the best out in turn and drop "
+                        "those that do not matter from best.py (on)")
     parser.add_argument("--smoke", action="store_true", help="run each node first with AUTORESEARCH_SMOKE=1")
     parser.add_argument("--smoke-timeout", type=positive_float, default=10.0, help="seconds per smoke run (10)")
     parser.add_argument("--memory-limit", default=None, help="address-space limit per node, e.g. 4G")
@@ -125,12 +133,14 @@ def run(args: argparse.Namespace) -> int:
     code = read_script(args.script)
     protocol = build_protocol(
         code, metric=args.metric, maximize=args.maximize, timeout=args.timeout, seed=args.seed,
-        min_delta=args.min_delta, smoke_timeout=args.smoke_timeout,
+        min_delta=args.min_delta, smoke_timeout=args.smoke_timeout, replicates=args.replicates,
+        noise_k=args.noise_k,
     )
     settings = build_settings(  # shared with the notebook magics, so both start the same search
         steps=args.steps, max_time=args.max_time, smoke=args.smoke, proposer=proposer_settings(args),
         goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
         patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
+        ablate=args.ablate,
     )
     from ..engine.search import Search
 

@@ -23,6 +23,10 @@ class AmbiguousMetricError(BaselineError):
     """The baseline prints several metrics whose names contain the requested one, but not it."""
 
 
+class AblationError(AutoResearchError):
+    """A run cannot be ablated: it has no best node beyond its baseline."""
+
+
 class RunNotFoundError(AutoResearchError):
     """No run with that id or name exists under the runs directory."""
 

@@ -32,12 +32,26 @@ def build_protocol(
     seed: int = 0,
     min_delta: float = 0.0,
     smoke_timeout: float = 10.0,
+    replicates: int | str = "auto",
+    noise_k: float = 2.0,
 ) -> Protocol:
     """The fixed protocol for a baseline script; ProtocolError names the bad option."""
     return Protocol.for_script(
         code, metric=metric, maximize=maximize, time_budget=timeout, seed=seed,
-        min_delta=min_delta, smoke_budget=smoke_timeout,
+        min_delta=min_delta, smoke_budget=smoke_timeout, replicates=parse_replicates(replicates), noise_k=noise_k,
     )
+
+
+def parse_replicates(value: int | str) -> int | str:
+    """``auto`` or a whole number, from a flag's text or a config value; ProtocolError otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit():
+            raise ProtocolError(f"--replicates must be 'auto' or a whole number from 1 to 10, got {value!r}")
+        return int(text)
+    return value
 
 
 def proposer_settings(name: str, model_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -73,6 +87,7 @@ def build_settings(
     debug_prob: float = 0.3,
     source_dir: str | os.PathLike[str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    ablate: bool = True,
 ) -> dict[str, Any]:
     """The settings stored in run.json (see ``search.default_settings``), checked.
 
@@ -111,4 +126,5 @@ def build_settings(
         "policy": {"patience": max(1, patience), "debug_prob": debug_prob},
         "source_dir": str(Path(source_dir).resolve()) if source_dir is not None else None,
         "cwd": str(Path(cwd).resolve()) if cwd is not None else None,
+        "ablate": bool(ablate),
     }

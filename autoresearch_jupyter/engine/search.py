@@ -21,7 +21,7 @@ from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
 from ..core import noise
 from ..core.errors import (
-    AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError,
+    AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError,
 )
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
@@ -93,6 +93,7 @@ class Search:
         self._runs: dict[int, list[dict[str, Any]]] = {}  # fields of each finished run of a node still running
         self._smoke = bool(self.settings["smoke"])
         self._ambiguous: str | None = None
+        self._ablate_only = False
 
     # ---- construction ------------------------------------------------------------------
 
@@ -105,8 +106,12 @@ class Search:
         proposer: Proposer | None = None,
         executor: Executor | None = None,
         callbacks: Iterable[Callback] = (),
+        ablate_only: bool = False,
     ) -> "Search":
-        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
+        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol.
+
+        ``ablate_only`` proposes nothing new: it only ablates the path to the best (``autoresearch
+        ablate``); a run without a best beyond its baseline is refused (AblationError)."""
         replay = run_dir.load()
         if replay.state == "running":
             raise RunActiveError(
@@ -134,6 +139,14 @@ class Search:
             if node.parent is not None and node.status is Status.BUGGY:
                 search._guard.failures.record(node, search.tree[node.parent])
         search._sigma = noise.sigma(search.tree)
+        search._ablate_only = ablate_only
+        if ablate_only:
+            best = search.tree.best(search.protocol)
+            if best is None or best.parent is None:
+                raise AblationError(
+                    f"run {run_dir.id} has no best node beyond its baseline, so there is nothing to ablate; "
+                    f"continue the search first (autoresearch resume {run_dir.id})"
+                )
         return search
 
     def _check_settings(self) -> None:
@@ -204,7 +217,7 @@ class Search:
             self._check_smoke()
             self._start_executor()
             state, reason = self._loop()
-            if state == "finished" and self.settings.get("ablate", True):
+            if state == "finished" and (self.settings.get("ablate", True) or self._ablate_only):
                 self._ablate()
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
@@ -255,6 +268,8 @@ class Search:
         self._check_baseline(self.tree.root)
         self._guard.set_baseline(self.tree.root.code)  # type: ignore[union-attr]
         self._sigma = noise.sigma(self.tree)
+        if self._ablate_only:
+            return "finished", "ablation of the best node"
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
         for node in list(self.tree):
             if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):

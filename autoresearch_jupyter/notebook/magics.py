@@ -75,6 +75,13 @@ class AutoResearch(Magics):
     )
     min_delta = Float(0.0, help="Smallest improvement that counts as one (--min-delta).").tag(config=True)
     smoke = Bool(False, help="Run each node first with AUTORESEARCH_SMOKE=1 (--smoke).").tag(config=True)
+    replicates = Unicode("auto", help="Baseline runs measuring the noise floor: auto or a number (--replicates).").tag(
+        config=True
+    )
+    noise_k = Float(2.0, help="On a noisy script, gains must exceed K standard deviations (--noise-k).").tag(
+        config=True
+    )
+    ablate = Bool(True, help="Drop changes that do not matter from the exported best (--ablate).").tag(config=True)
     smoke_timeout = Float(10.0, help="Seconds per smoke run (--smoke-timeout).").tag(config=True)
     memory_limit = Unicode(None, allow_none=True, help="Address-space limit per node, e.g. '4G' (--memory-limit).").tag(
         config=True
@@ -174,6 +181,10 @@ class AutoResearch(Magics):
     @argument("--min-delta", type=finite_float, help="smallest improvement that counts (config: min_delta, 0)")
     @argument("--smoke", action="store_true", default=None, help="run each node first with AUTORESEARCH_SMOKE=1")
     @argument("--no-smoke", dest="smoke", action="store_false", help="no smoke runs (when config turns them on)")
+    @argument("--replicates", help="baseline runs measuring the noise floor: auto or N (config: replicates, auto)")
+    @argument("--noise-k", type=finite_float, help="noisy script: gains must exceed K sd (config: noise_k, 2)")
+    @argument("--ablate", action="store_true", default=None, help="ablate the path to the best at the end (default)")
+    @argument("--no-ablate", dest="ablate", action="store_false", help="keep every change of the best in the export")
     @argument("--smoke-timeout", type=positive_float, help="seconds per smoke run (config: smoke_timeout, 10)")
     @argument("--memory-limit", help="address-space limit per node, e.g. 4G (config: memory_limit)")
     @argument("--warm", choices=("auto", "on", "off"), help="warm interpreter for node imports (config: warm)")
@@ -238,6 +249,7 @@ class AutoResearch(Magics):
             code, metric=args.metric, maximize=maximize, timeout=self._pick(args.timeout, "timeout"),
             seed=self._pick(args.seed, "seed"), min_delta=self._pick(args.min_delta, "min_delta"),
             smoke_timeout=self._pick(args.smoke_timeout, "smoke_timeout"),
+            replicates=self._pick(args.replicates, "replicates"), noise_k=self._pick(args.noise_k, "noise_k"),
         )
         proposer = self._pick(args.proposer, "proposer")
         settings = build_settings(
@@ -247,6 +259,7 @@ class AutoResearch(Magics):
             workers=self._pick(args.workers, "workers"), warm=self._pick(args.warm, "warm"),
             memory_limit=self._pick(args.memory_limit, "memory_limit"), gpus=args.gpus,
             patience=self._pick(args.patience, "patience"), source_dir=os.getcwd(), cwd=args.cwd,
+            ablate=self._pick(args.ablate, "ablate"),
         )
         blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
         search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)

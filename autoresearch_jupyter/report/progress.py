@@ -7,7 +7,9 @@ import time
 from typing import Any, TextIO
 
 from ..engine.callbacks import Callback
+from ..core import noise
 from ..core.node import Node, Status
+from .trust import label as verdict_label
 from ..core.protocol import Protocol
 
 
@@ -39,7 +41,7 @@ class ProgressPrinter(Callback):
     def on_node_finished(self, *, node: Node, **info: Any) -> None:
         if node.status is not Status.REJECTED:
             self.running = max(0, self.running - 1)
-        if node.id > 0:
+        if node.id > 0 and node.operator.value != "ablate":
             self.done += 1
         metric = f"{self.protocol.metric}={node.metric:.6g}" if node.metric is not None else ""
         delta = ""
@@ -48,7 +50,9 @@ class ProgressPrinter(Callback):
             parent = tree[node.parent]
             if parent.metric is not None:
                 delta = f" ({node.metric - parent.metric:+.4g})"
-        verdict = {True: "kept", False: "reverted"}.get(node.kept, "") if node.status is Status.OK else ""
+        verdict = verdict_label(node) if node.status is Status.OK and node.parent is not None else ""
+        if len(node.samples) > 1:
+            metric += f" ± {noise.sd(node.samples):.2g} ({len(node.samples)} runs)"
         why = node.reason or ""
         label = f"[{node.id:>3}]" if node.id else "[base]"
         self._line(

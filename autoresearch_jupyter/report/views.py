@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.diffs import diff_stats
+from ..core import noise
 from .export import delta_to_parent, fmt_delta, fmt_metric, is_kept
 from ..core.node import Node, Operator, Status
 from ..core.protocol import Protocol
@@ -110,6 +111,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "metric": _num(node.metric),
         "delta": _num(delta_to_parent(nodes, node)),  # type: ignore[arg-type]
         "kept": node.kept,
+        "new_best": node.new_best,
+        "runs": max(1, len(node.samples)),
+        "sd": _num(noise.sd(node.samples)) if len(node.samples) > 1 else None,
         "plan": _head(node.plan or "", PLAN_CAP, "plan"),
         "reason": (node.reason or "")[:REASON_CAP] or None,
         "exit_code": node.exit_code,
@@ -189,7 +193,7 @@ def run_meta(
     if base is not None and best_metric is not None:
         improvement = float(f"{(best_metric - base if protocol.maximize else base - best_metric):.12g}")
         improvement_rel = float(f"{improvement / abs(base):.12g}") if base else None
-    others = [n for n in nodes if n is not root]
+    others = [n for n in nodes if n is not root and n.operator is not Operator.ABLATE]  # the step budget's nodes
     return {
         "version": VIEW_VERSION,
         "run_id": run_id,
