@@ -74,9 +74,8 @@ def hunks(old: str, new: str) -> list[Hunk]:
     """The token hunks that turn ``old`` into ``new``; raises SyntaxError if either does not tokenize."""
     a, b = tokens(old), tokens(new)
     at, bt = [t.text for t in a], [t.text for t in b]
-    matcher = difflib.SequenceMatcher(None, at, bt, autojunk=False)
     out: list[Hunk] = []
-    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+    for tag, a1, a2, b1, b2 in opcodes(at, bt):
         if tag == "equal":
             continue
         out.append(Hunk(
@@ -84,6 +83,27 @@ def hunks(old: str, new: str) -> list[Hunk]:
             tuple(at[max(0, a1 - _CONTEXT):a1]), tuple(at[a2:a2 + 1]),
         ))
     return out
+
+
+def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes, with the common head and tail matched first: a proposal usually changes
+    a few tokens of a long script, and difflib is quadratic in the part it has to search."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    ops: list[tuple[str, int, int, int, int]] = []
+    if head:
+        ops.append(("equal", 0, head, 0, head))
+    matcher = difflib.SequenceMatcher(None, a[head:len(a) - tail], b[head:len(b) - tail], autojunk=False)
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        ops.append((tag, a1 + head, a2 + head, b1 + head, b2 + head))
+    if tail:
+        ops.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return ops
 
 
 def revert(code: str, *, parent: str, child: str) -> str | None:
@@ -100,9 +120,8 @@ def revert(code: str, *, parent: str, child: str) -> str | None:
         return None
     if not change:
         return code
-    matcher = difflib.SequenceMatcher(None, [t.text for t in ctoks], [t.text for t in btoks], autojunk=False)
     where: dict[int, int] = {}  # child token index -> code token index, for tokens left alone
-    for tag, c1, c2, d1, _ in matcher.get_opcodes():
+    for tag, c1, c2, d1, _ in opcodes([t.text for t in ctoks], [t.text for t in btoks]):
         if tag == "equal":
             for k in range(c2 - c1):
                 where[c1 + k] = d1 + k
@@ -141,3 +160,82 @@ def _parent_text(parent: str, toks: tuple[Token, ...], a1: int, a2: int) -> str:
     if a2 <= a1:
         return ""
     return parent[toks[a1].start:_span_end(parent, toks, a2 - 1)]
+
+
+# ---- fast paths for the guard: only the lines that changed are tokenized --------------------
+
+
+def _window(old: str, new: str) -> tuple[list[str], list[str], int]:
+    """The changed middle lines of both scripts (one line of context before) and the 0-based
+    index of the first of them: a proposal usually changes a few lines of a long script."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    start = max(0, head - 1)
+    return a[start:len(a) - tail], b[start:len(b) - tail], start
+
+
+def _snippet_tokens(lines: list[str]) -> list[tuple[int, str, int, int]] | None:
+    """(type, text, line, col) of the tokens of some lines, or None if they do not tokenize.
+
+    Lines are fed without their indentation (a window may start inside a block) and columns are
+    put back; a bracket the window cuts open is fine (the tokens up to the end all came out).
+    """
+    indent = [len(line) - len(line.lstrip(" \t")) for line in lines]
+    feed = iter(line[i:] for line, i in zip(lines, indent))
+    out: list[tuple[int, str, int, int]] = []
+    try:
+        for tok in tokenize.generate_tokens(lambda: next(feed, "")):
+            if tok.type in _SKIP or tok.type in (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.NEWLINE):
+                continue
+            row = tok.start[0]
+            col = tok.start[1] + (indent[row - 1] if row <= len(indent) else 0)
+            out.append((tok.type, tok.string, row, col))
+    except tokenize.TokenError as err:
+        if "EOF" not in str(err):
+            return None
+    except (IndentationError, SyntaxError):
+        return None
+    return out
+
+
+_LITERAL_NAMES = frozenset({"True", "False", "None"})
+
+
+def literal_edits(old: str, new: str) -> list[tuple[int, int, str, str]] | None:
+    """``[(line, col, old_text, new_text)]`` (1-based line, in ``old``) when ``new`` differs from
+    ``old`` only in number or True/False/None literals; None for any other kind of change."""
+    a_lines, b_lines, start = _window(old, new)
+    a, b = _snippet_tokens(a_lines), _snippet_tokens(b_lines)
+    if a is None or b is None or len(a) != len(b) or not a:
+        return None
+    out = []
+    for (ta, sa, la, ca), (tb, sb, _, _) in zip(a, b):
+        if sa == sb:
+            continue
+        literal = (ta == tb == tokenize.NUMBER) or (sa in _LITERAL_NAMES and sb in _LITERAL_NAMES)
+        if not literal:
+            return None
+        out.append((la + start, ca, sa, sb))
+    return out
+
+
+def local_hunks(old: str, new: str) -> list[Hunk]:
+    """Like :func:`hunks`, from the changed lines only (token indexes are the window's): enough
+    to name a change by its site and values, at a fraction of the cost on long scripts."""
+    a_lines, b_lines, _ = _window(old, new)
+    a, b = _snippet_tokens(a_lines), _snippet_tokens(b_lines)
+    if a is None or b is None:
+        return hunks(old, new)
+    at, bt = [t[1] for t in a], [t[1] for t in b]
+    out: list[Hunk] = []
+    for tag, a1, a2, b1, b2 in opcodes(at, bt):
+        if tag != "equal":
+            out.append(Hunk(a1, a2, b1, b2, " ".join(at[a1:a2]), " ".join(bt[b1:b2]),
+                            tuple(at[max(0, a1 - _CONTEXT):a1]), tuple(at[a2:a2 + 1])))
+    return out

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import functools
 import re
 from typing import Iterator
 
@@ -125,6 +124,26 @@ class _Collector(ast.NodeVisitor):
         self.funcs: dict[str, ast.arguments] = {}
         self.calls: list[ast.Call] = []
         self._loops = 0
+
+    # leaves: nothing below them can be a sink (skipping them is most of the speed)
+    def visit_Constant(self, node: ast.AST) -> None:
+        return None
+
+    visit_Name = visit_Constant
+    visit_JoinedStr = visit_Constant  # f-strings format output, they never cut data
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.visit(node.value)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
 
     # definitions
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -289,11 +308,26 @@ def _value(lit: ast.AST) -> object:
         return ast.unparse(lit)
 
 
-@functools.lru_cache(maxsize=256)
-def _analyse(code: str) -> tuple[tuple[Site, str, object, int, bool], ...]:
+_CACHE: collections.OrderedDict[str, tuple[tuple[Site, str, object, int, bool], ...]] = collections.OrderedDict()
+_CACHE_SIZE = 256
+
+
+def _analyse(code: str, tree: ast.Module | None = None) -> tuple[tuple[Site, str, object, int, bool], ...]:
     """(site, kind, value, line, primary) per protected literal, in source order (``primary`` is
-    False for the operand of a negated literal); SyntaxError if unparsable."""
-    tree = ast.parse(code)
+    False for the operand of a negated literal); SyntaxError if unparsable. ``tree`` is the
+    script already parsed (the guard parses once), cached by ``code``."""
+    found = _CACHE.get(code)
+    if found is None:
+        found = _CACHE[code] = _analyse_tree(code, tree if tree is not None else ast.parse(code))
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return found
+
+
+_analyse.cache_clear = _CACHE.clear  # type: ignore[attr-defined]
+
+
+def _analyse_tree(code: str, tree: ast.Module) -> tuple[tuple[Site, str, object, int, bool], ...]:
     collector = _Collector()
     collector.visit(tree)
     flow = _Flow(collector)
@@ -325,19 +359,34 @@ def protected_literals(code: str) -> dict[Site, str]:
     return {site: f"flows into {kind} (line {line})" for site, kind, _, line, _ in found}
 
 
-def goalposts(code: str) -> collections.Counter[Goalpost]:
+def goalposts(code: str, tree: ast.Module | None = None) -> collections.Counter[Goalpost]:
     """The multiset of (sink kind, value) over the protected literals: equal for two scripts iff
     they agree on what data the evaluation sees, as far as the dataflow can tell."""
     try:
-        found = _analyse(code)
+        found = _analyse(code, tree)
     except (SyntaxError, ValueError, RecursionError):
         return collections.Counter()
     return collections.Counter(Goalpost((kind, repr(value))) for _, kind, value, _, primary in found if primary)
 
 
-def describe_change(parent: str, code: str) -> str | None:
-    """None when both scripts give the evaluation the same data, else one line naming the change."""
-    before, after = goalposts(parent), goalposts(code)
+def describe_change(parent: str, code: str, tree: ast.Module | None = None) -> str | None:
+    """None when both scripts give the evaluation the same data, else one line naming the change.
+
+    A change of number literals only (what ``mutate`` proposes) is judged against the parent's
+    protected sites without analysing the new script: the flows are the same, only values moved.
+    """
+    from .changes import literal_edits
+
+    edits = literal_edits(parent, code)
+    if edits is not None:
+        protected = protected_literals(parent)
+        for line, col, old, new in edits:
+            why = protected.get((line, col))
+            if why is not None:
+                kind = why.removeprefix("flows into ").rsplit(" (line", 1)[0]
+                return f"{kind}: {old} -> {new}"
+        return None
+    before, after = goalposts(parent), goalposts(code, tree)
     if before == after:
         return None
     gone = before - after

@@ -13,7 +13,7 @@ import ast
 import dataclasses
 import math
 
-from ..core.changes import Hunk, hunks
+from ..core.changes import Hunk, local_hunks
 from ..core.node import Node, Status
 
 
@@ -61,7 +61,7 @@ class FailureMemory:
     @staticmethod
     def _change(parent_code: str, code: str) -> list[Hunk] | None:
         try:
-            return hunks(parent_code, code)
+            return local_hunks(parent_code, code)
         except SyntaxError:
             return None
 

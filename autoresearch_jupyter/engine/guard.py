@@ -214,13 +214,14 @@ def _strings(node: ast.AST) -> Iterable[tuple[int, str]]:
                 yield sub.lineno, parts[0] + parts[1]
 
 
-def metric_sites(code: str, metric: str) -> list[tuple[int, str]]:
+def metric_sites(code: str, metric: str, tree: ast.AST | None = None) -> list[tuple[int, str]]:
     """(line, what) of every place that can emit the metric: a string naming it as a whole token,
     a ``report()`` call, or the ``AUTORESEARCH_RESULT`` file. Empty if ``code`` does not parse."""
-    try:
-        tree = parse(code)
-    except SyntaxError:
-        return []
+    if tree is None:
+        try:
+            tree = parse(code)
+        except SyntaxError:
+            return []
     token = re.compile(rf"(?<![\w.\-/]){re.escape(metric)}(?![\w.\-/])", re.IGNORECASE)
     out: list[tuple[int, str]] = []
     for line, text in _strings(tree):
@@ -254,12 +255,19 @@ class Guard:
     def set_baseline(self, code: str) -> None:
         """Learn from the baseline where its metric comes from (call once it is known)."""
         sites = metric_sites(code, self.protocol.metric)
+        parts = re.split(r"[\W_]+", self.protocol.metric)  # "val" + "_acc" still shows a part
+        self._metric_word = re.compile("|".join(re.escape(p) for p in parts if p) or "$^", re.IGNORECASE)
         self._frozen_metric = bool(sites) and not _outside_frozen(code, sites)
 
-    def _metric_outside(self, code: str) -> str | None:
+    def _metric_outside(self, code: str, tree: ast.AST | None = None) -> str | None:
         if not self._frozen_metric:
             return None
-        outside = _outside_frozen(code, metric_sites(code, self.protocol.metric))
+        spans = frozen_spans(code)
+        lines = code.splitlines()
+        free = "\n".join(l for i, l in enumerate(lines) if not any(a <= i <= b for a, b in spans))
+        if not (self._metric_word.search(free) or "report" in free or "AUTORESEARCH_RESULT" in free):
+            return None  # the common case, without parsing: nothing outside frozen code names it
+        outside = _outside_frozen(code, metric_sites(code, self.protocol.metric, tree))
         if not outside:
             return None
         line, what = outside[0]
@@ -294,13 +302,13 @@ class Guard:
         frozen = self.protocol.frozen_violation(code)
         if frozen:
             return frozen
-        moved = describe_change(parent_code, code)
+        moved = describe_change(parent_code, code, tree)
         if moved:
             return (
                 f"changes the evaluation's data ({moved}): literals that decide what the evaluation "
                 "sees are protected like frozen code; put '# search:' on the line to declare one tunable"
             )
-        outside = self._metric_outside(code)
+        outside = self._metric_outside(code, tree)
         if outside:
             return outside
         try:
