@@ -337,3 +337,36 @@ def test_bad_noise_options_are_one_line(tmp_path, flag, value, words):
     proc = cli("run", "t.py", "--metric", "m", "--maximize", flag, value, cwd=tmp_path)
     one_line_error(proc, *words)
     assert not (tmp_path / ".autoresearch").exists()
+
+
+# ---- the parts on their own ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,name,expected", [
+    ("[1]\teval-logloss:0.13776\ttrain-logloss:0.13654", "eval-logloss", 0.13776),
+    ("[1]\teval-logloss:0.13776\ttrain-logloss:0.13654", "train-logloss", 0.13654),
+    ("[1]\teval-logloss:0.13776\ttrain-logloss:0.13654", "logloss", None),
+    ("eval_val_acc: 0.9 val_acc_std: 0.1", "val_acc", None),
+    ("eval_val_acc: 0.9 val_acc: 0.5 val_acc_std: 0.1", "val_acc", 0.5),
+    ("valid/loss=0.3 loss=0.2", "loss", 0.2),
+])
+def test_metric_names_match_only_as_whole_tokens(text, name, expected):
+    from autoresearch_jupyter.core.metrics import parse_metric
+
+    assert parse_metric(text, name) == expected
+
+
+def test_protected_literals_follow_names_not_a_list_of_them():
+    from autoresearch_jupyter.core.dataflow import protected_literals
+
+    code = corpus("label_spreading.py")
+    lines = code.splitlines()
+    protected = {lines[line - 1][col:col + 3] for line, col in protected_literals(code)}
+    assert "40" in protected and "340" in protected  # n_labeled_points -> indices[n_labeled_points:]
+    assert not any(v.startswith(("0.2", "20")) for v in protected)  # gamma, max_iter are the model's
+    loop = "X = list(range(100))\nbatch_size = 32\nfor i in range(0, 100, batch_size):\n    b = X[i:i + batch_size]\n"
+    assert not protected_literals(loop)  # minibatches inside a loop are not the evaluation's data
+    via = "def split(n):\n    return X[:n], X[n:]\nfrac = 0.8\nk = int(frac * 400)\ntrain, test = split(k)\n"
+    assert {lines for lines, _ in protected_literals(via)} == {3, 4}  # through a call and arithmetic
+    tunable = "n = 300  # search: int(100, 350)\nX_tr = X[:n]\n"
+    assert not protected_literals(tunable)
