@@ -121,6 +121,9 @@ def test_loading_the_extension_imports_no_engine():
     ("--metric 9lives --maximize", ["metric"]),
     ("--metric score --maximize --cwd does/not/exist", ["--cwd"]),
     ("--metric score --maximize --warm sometimes", ["--warm"]),
+    ("--metric score --maximize --replicates 0", ["--replicates"]),
+    ("--metric score --maximize --replicates lots", ["--replicates", "auto"]),
+    ("--metric score --maximize --noise-k -3", ["--noise-k"]),
 ])
 def test_bad_options_are_one_line_usage_errors(ip, tmp_path, line, words):
     with pytest.raises(UsageError) as info:
