@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from ..core.diffs import diff_stats
-from ..core import noise
 from .export import delta_to_parent, fmt_delta, fmt_metric, is_kept
 from ..core.node import Node, Operator, Status
 from ..core.protocol import Protocol
@@ -112,8 +111,7 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "delta": _num(delta_to_parent(nodes, node)),  # type: ignore[arg-type]
         "kept": node.kept,
         "new_best": node.new_best,
-        "runs": max(1, len(node.samples)),
-        "sd": _num(noise.sd(node.samples)) if len(node.samples) > 1 else None,
+        "runs": max(1, len(node.samples)),  # >1: metric is the mean of that many runs (noise floor)
         "plan": _head(node.plan or "", PLAN_CAP, "plan"),
         "reason": (node.reason or "")[:REASON_CAP] or None,
         "exit_code": node.exit_code,

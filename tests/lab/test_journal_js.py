@@ -82,7 +82,7 @@ def test_a_cli_run_with_kept_reverted_and_failed_nodes(tmp_path):
                    check=True, capture_output=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     (run_dir,) = (tmp_path / "runs").iterdir()
     js = assert_same(run_dir)
-    assert js["meta"]["nodes"] == 9
+    assert js["meta"]["done"] == 8 and js["meta"]["nodes"] >= 9  # ablation runs come on top
     assert {r["kind"] for r in js["records"]} >= {"kept", "reverted"}
 
 

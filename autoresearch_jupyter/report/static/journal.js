@@ -62,7 +62,7 @@ export function parseLine(line) {
 function newNode(data) {
   const node = {
     id: data.id, parent: data.parent ?? null, operator: data.operator, plan: "", code: "", code_hash: "", diff: "",
-    status: "pending", metric: null, kept: null, reason: null, exit_code: null, exec_time: null, output_tail: "",
+    status: "pending", metric: null, kept: null, new_best: null, samples: [], reason: null, exit_code: null, exec_time: null, output_tail: "",
     created_at: null, started_at: null, finished_at: null, usage: null, meta: {},
   };
   for (const [k, v] of Object.entries(data)) if (NODE_FIELDS.has(k) && v !== undefined) node[k] = v;
@@ -312,6 +312,8 @@ export function nodeRecord(node, nodes, v = 0) {
     metric: finite(node.metric),
     delta: finite(deltaToParent(nodes, node)),
     kept: node.kept,
+    new_best: node.new_best ?? null, // "new best" apart from "improved on parent" (kept)
+    runs: Math.max(1, (node.samples || []).length),
     plan: head(node.plan || "", PLAN_CAP, "plan"),
     reason: (node.reason || "").slice(0, REASON_CAP) || null,
     exit_code: node.exit_code,
@@ -378,7 +380,7 @@ export function runMeta(nodes, protocol, { runId, state, steps = null, reason = 
     steps,
     max_time: maxTime,
     nodes: nodes.length,
-    done: nodes.filter((n) => n !== root && isFinished(n.status)).length,
+    done: nodes.filter((n) => n !== root && n.operator !== "ablate" && isFinished(n.status)).length,
     running: counts.running,
     counts,
     baseline_done: Boolean(root) && isFinished(root.status),
