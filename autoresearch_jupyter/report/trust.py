@@ -43,7 +43,7 @@ class Trust:
     best_runs: int
     significant: bool | None
     improved_on_parent: int
-    new_bests: int
+    new_bests: int | None  # None for runs recorded before the label existed (or imported)
     ablation_runs: int
     ablation: tuple[AblationRow, ...]
     exported_id: int | None
@@ -76,7 +76,7 @@ def trust_facts(tree: Tree, protocol: Protocol) -> Trust:
         best_runs=max(1, len(best.samples)) if best is not None else 0,
         significant=noise.significant(best, tree, protocol) if best is not None and best.parent is not None else None,
         improved_on_parent=sum(1 for n in searched if n.is_good and n.kept),
-        new_bests=sum(1 for n in searched if n.new_best),
+        new_bests=sum(1 for n in searched if n.new_best) if any(n.new_best is not None for n in searched) else None,
         ablation_runs=sum(1 for n in tree if n.operator is Operator.ABLATE),
         ablation=tuple(
             AblationRow(r["node"], r["plan"], r["effect"], r["effect_sd"], r["verdict"]) for r in rows
@@ -94,7 +94,8 @@ def _pm(value: float | None, sd: float | None) -> str:
 
 def render_trust_lines(t: Trust, metric: str) -> list[str]:
     """The report's lines on noise, labels and ablation."""
-    lines = [f"improved on parent: {t.improved_on_parent}; new best: {t.new_bests} times"]
+    lines = [f"improved on parent: {t.improved_on_parent}"
+             + (f"; new best: {t.new_bests} times" if t.new_bests is not None else "")]
     if t.noisy:
         lines.append(
             f"noise floor: the baseline differs between runs (sd {t.sigma:.3g} over {t.baseline_runs} runs); "
