@@ -1,6 +1,7 @@
 """The `autoresearch` command: one module per subcommand, one handler for domain errors.
 
-Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+(and optionally ``ALIASES``, other names it answers to).
 Errors the user can fix come out as one line on stderr and exit code 1 (2 for bad usage);
 tracebacks go to the debug log only (``--debug`` shows them).
 """
@@ -13,7 +14,7 @@ import logging
 import sys
 from typing import Sequence
 
-from ..core.errors import AutoResearchError
+from ..core.errors import AutoResearchError, with_options
 
 logger = logging.getLogger("autoresearch_jupyter.cli")
 
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
-        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
+                             aliases=getattr(module, "ALIASES", ()))
         module.add_arguments(cmd)
         cmd.set_defaults(handler=module.run)
     return parser
@@ -52,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except AutoResearchError as err:
         logger.debug("error", exc_info=True)
-        print(f"autoresearch: error: {err}", file=sys.stderr)
+        print(f"autoresearch: error: {with_options(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("autoresearch: interrupted", file=sys.stderr)

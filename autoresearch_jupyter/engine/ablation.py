@@ -14,10 +14,21 @@ import dataclasses
 import math
 from typing import Any
 
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ..core import noise
 from ..core.changes import revert
-from ..core.node import Node
+from ..core.diffs import unified_diff
+from ..core.node import Node, Operator, Status
 from ..core.protocol import Protocol
 from ..core.tree import Tree
+
+if TYPE_CHECKING:
+    from .search import Search
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,3 +85,70 @@ class Ablation:
     def dropped(self) -> list[int]:
         return [r["node"] for r in self.rows if r["verdict"].startswith("dropped")]
 
+
+
+def run_ablation(search: "Search") -> None:
+    """Leave each change on the path to the best out in turn; the ones that do not matter are
+    dropped from the exported best. Each candidate is a journaled ``ablate`` node that the search
+    runs like any other (same protocol, replicates on a noisy run); a candidate whose code was
+    already run reuses that result."""
+    tree, protocol = search._tree, search.protocol
+    best = tree.best(protocol)
+    if best is None or best.parent is None or len(tree.path(best.id)) < 3:
+        return  # one change: its effect is the gain over the baseline, nothing to run
+    if any(n.operator is Operator.ABLATE and n.meta.get("ablation", {}).get("of") == best.id for n in tree):
+        return  # done before (a resumed run)
+    plan = Ablation(tree=tree, protocol=protocol, best=best, sigma=search._sigma)
+    runs = noise.confirm_runs(tree) if search._sigma else 1
+    cost = (best.exec_time or 0.0) * runs * len(plan.changes)
+    max_time = search.settings.max_time
+    run_id = search.run_dir.id if search.run_dir else "RUN"
+    if max_time is not None and cost > max_time - (time.monotonic() - search._started):
+        logger.warning("autoresearch: no time left to ablate the %d changes of the best node (about %.0f s); "
+                       "run 'autoresearch ablate %s' later", len(plan.changes), cost, run_id)
+        return
+    journal = search._journal
+    assert journal is not None
+    while (step := plan.next()) is not None and not search._stop.is_set() and not search._time_up():
+        node = Node(
+            id=tree.next_id(), parent=best.id, operator=Operator.ABLATE,
+            plan=f"ablation: best node {best.id} without the change of node {step.change}",
+            code=step.code, code_hash=search._hash(step.code),
+            diff=unified_diff(best.code, step.code, f"node {best.id}", "ablated"), created_at=time.time(),
+            meta={"ablation": {"of": best.id, "without": step.change}},
+        )
+        search._add(node)
+        earlier = _tried(search, node)
+        if earlier is not None:  # never re-run what was tried: the earlier node's result stands
+            fields = {"status": Status.OK, "metric": earlier.metric, "samples": list(earlier.samples),
+                      "kept": False, "exec_time": 0.0, "finished_at": time.time(),
+                      "reason": f"same code as node {earlier.id}; its result is used"}
+            for key, value in fields.items():
+                setattr(node, key, value)
+            journal.node_finished(node.id, **fields)
+            search.callbacks.on_node_finished(node=search._publish(node), tree=search._snapshot)
+        else:
+            search._submit(node)
+            search._drain(until_empty=True)
+        if node.status is Status.CANCELLED:
+            return
+        node.meta = {**node.meta, "ablation": plan.record(step, node)}
+        journal.node_updated(node.id, meta=node.meta)
+        search._publish(node)
+    if plan.minimal is not None:
+        minimal = tree[plan.minimal]
+        minimal.meta = {**minimal.meta, "ablation": {**minimal.meta["ablation"], "minimal": True,
+                                                     "dropped": plan.dropped}}
+        journal.node_updated(minimal.id, meta=minimal.meta)
+        search._publish(minimal)
+    search.callbacks.on_ablation_finished(best=best, rows=plan.rows, minimal=plan.minimal, tree=search._snapshot)
+
+
+def _tried(search: "Search", node: Node) -> Node | None:
+    """A finished search node with the same code, good enough to stand for ``node``'s run."""
+    want = noise.confirm_runs(search._tree) if search._sigma else 1
+    for other in search._tree:
+        if (other.id != node.id and other.operator is not Operator.ABLATE and node.code_hash
+                and other.code_hash == node.code_hash and other.is_good and max(1, len(other.samples)) >= want):
+            return other
+    return None

@@ -1,7 +1,10 @@
 """The search loop: ask the policy and proposer, check, run, read the metric, keep or revert.
 
-Only this loop changes node state. It knows the parts through their interfaces and tells the
-world through callbacks (callbacks.py); the journal is written before any callback runs, so
+Only this loop changes node state: it alone holds the mutable nodes (its parts, the policy and
+the proposer, read them while the loop waits for them). It knows the parts through their
+interfaces and tells the world through callbacks (callbacks.py), with snapshots: each event
+carries the node and the tree as they were at that moment, frozen, so a subscriber on another
+thread never sees a node change under it. The journal is written before any callback runs, so
 what a subscriber sees is already on disk.
 """
 
@@ -11,32 +14,34 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import random
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..report import export
 from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
 from ..core import noise
 from ..core.errors import (
-    AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError,
+    AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError,
+    RunActiveError,
 )
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from ..store.journal import Journal
-from ..core.metrics import ambiguity, read_metric
-from .ablation import Ablation
-from ..core.node import Node, Operator, Status
+from ..core.metrics import ambiguity, failure_reason, read_metric
+from .ablation import run_ablation
+from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
+from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
-from ..core.tree import Tree
-from .results import Outcome, default_settings, failure_reason, read_text
+from ..core.tree import Tree, TreeSnapshot
+from .results import Outcome, read_text
 
-__all__ = ["Outcome", "Search", "default_settings", "failure_reason"]
+__all__ = ["Outcome", "Search"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +63,7 @@ class Search:
         protocol: Protocol,
         runs_dir: str | Path = ".autoresearch",
         name: str | None = None,
-        settings: Mapping[str, Any] | None = None,
+        settings: RunSettings | Mapping[str, Any] | None = None,
         source: str | None = None,
         proposer: Proposer | None = None,
         executor: Executor | None = None,
@@ -69,8 +74,9 @@ class Search:
             raise ProtocolError("the baseline script is empty")
         self.code = code
         self.protocol = protocol
-        self.settings = default_settings(**(settings or {}))
-        self._check_settings()
+        # typed and checked once; a mapping is run.json's shape (a missing proposer is mutate)
+        self.settings = dataclasses.replace(
+            RunSettings.coerce(settings), protocol=ProtocolSettings.of(protocol))
         self._runs_dir = Path(runs_dir)
         self._name = name
         self._source = source
@@ -79,8 +85,10 @@ class Search:
         self._policy = policy
         self.callbacks = CallbackList(callbacks)
         self.run_dir: RunDir | None = None
-        self.tree = Tree()
+        self._tree = Tree()  # the live tree: only this loop changes it
+        self._snapshot = TreeSnapshot()  # the tree as of the last event, for everyone else
         self._resumed = False
+        self._reseeded = False
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._exhausted: set[tuple[int, Operator]] = set()
@@ -91,7 +99,7 @@ class Search:
         self._closing = False  # set while cancelling: nothing new may start
         self._sigma = 0.0  # the noise floor, from the baseline's runs
         self._runs: dict[int, list[dict[str, Any]]] = {}  # fields of each finished run of a node still running
-        self._smoke = bool(self.settings["smoke"])
+        self._smoke = bool(self.settings.smoke)
         self._ambiguous: str | None = None
         self._ablate_only = False
 
@@ -111,7 +119,11 @@ class Search:
         """Continue a run: finished nodes are kept, unfinished ones run again, same protocol.
 
         ``ablate_only`` proposes nothing new: it only ablates the path to the best (``autoresearch
-        ablate``); a run without a best beyond its baseline is refused (AblationError)."""
+        ablate``); a run without a best beyond its baseline is refused (AblationError).
+
+        The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
+        number of nodes, so the resumed session is reproducible and draws anew.
+        """
         replay = run_dir.load()
         if replay.state == "running":
             raise RunActiveError(
@@ -120,9 +132,9 @@ class Search:
         root = replay.tree.root
         if root is None:
             raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
-        settings = dict(run_dir.settings)
+        settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
         if steps is not None:
-            settings["steps"] = steps
+            settings = dataclasses.replace(settings, steps=steps)
         search = cls(
             code=root.code,
             protocol=run_dir.protocol,
@@ -132,16 +144,17 @@ class Search:
             callbacks=callbacks,
         )
         search.run_dir = run_dir
-        search.tree = replay.tree
+        search._tree = replay.tree
+        search._snapshot = replay.tree.snapshot()
         search._resumed = True
-        for node in search.tree:
+        for node in search._tree:
             search._guard.remember(node.code)
             if node.parent is not None and node.status is Status.BUGGY:
-                search._guard.failures.record(node, search.tree[node.parent])
-        search._sigma = noise.sigma(search.tree)
+                search._guard.failures.record(node, search._tree[node.parent])
+        search._sigma = noise.sigma(search._tree)
         search._ablate_only = ablate_only
         if ablate_only:
-            best = search.tree.best(search.protocol)
+            best = search._tree.best(search.protocol)
             if best is None or best.parent is None:
                 raise AblationError(
                     f"run {run_dir.id} has no best node beyond its baseline, so there is nothing to ablate; "
@@ -149,22 +162,15 @@ class Search:
                 )
         return search
 
-    def _check_settings(self) -> None:
-        steps, max_time = self.settings["steps"], self.settings["max_time"]
-        if not isinstance(steps, int) or steps < 0:
-            raise ProtocolError(f"--steps must be a non-negative integer, got {steps!r}")
-        if max_time is not None and not max_time > 0:
-            raise ProtocolError(f"--max-time must be a positive number of seconds, got {max_time!r}")
-
     def _build_parts(self) -> None:
+        settings = self.settings
         if self._proposer is None:
-            options = dict(self.settings["proposer"])
-            self._proposer = get_proposer(options.pop("name"), seed=self.protocol.seed, **options)
+            self._proposer = get_proposer(settings.proposer.name, seed=self.protocol.seed, **settings.proposer.options())
         if self._executor is None:
-            options = dict(self.settings["executor"])
-            self._executor = get_executor(options.pop("name"), **options)
+            self._executor = get_executor(settings.executor.name, **settings.executor.options())
         if self._policy is None:
-            self._policy = GreedyTreePolicy(seed=self.protocol.seed, **self.settings["policy"])
+            self._policy = GreedyTreePolicy(seed=self.protocol.seed, patience=settings.policy.patience,
+                                            debug_prob=settings.policy.debug_prob)
 
     # ---- public API --------------------------------------------------------------------
 
@@ -172,13 +178,24 @@ class Search:
     def proposer(self) -> Proposer | None:
         return self._proposer
 
+    @property
+    def name(self) -> str | None:
+        """The run's name (``digits-1``), given or read back from its folder."""
+        run_dir = getattr(self, "run_dir", None)
+        return run_dir.name if run_dir is not None else self._name
+
     def stop(self) -> None:
         """Ask the loop to stop: running nodes are cancelled, the journal is kept. Thread-safe."""
         self._stop.set()
 
     @property
+    def tree(self) -> TreeSnapshot:
+        """The tree as of the last event: a snapshot that later events do not change. Thread-safe."""
+        return self._snapshot
+
+    @property
     def best(self) -> Node | None:
-        return self.tree.best(self.protocol)
+        return self._snapshot.best(self.protocol)
 
     def subscribe(self, callback: Callback) -> None:
         """Add a subscriber to the search's events (call before :meth:`run`)."""
@@ -191,12 +208,22 @@ class Search:
         files into the run folder (e.g. kernel variables) before the baseline runs.
         """
         self._build_parts()
+        if self._resumed and not self._reseeded:
+            # A resumed session draws from its own stream: a function of the protocol's seed and
+            # the nodes already there, so it is reproducible, whatever the parts drew before, and
+            # it does not replay the draws of the session it continues (which would re-propose
+            # what was tried).
+            assert self._policy is not None and self._proposer is not None
+            seed = random.Random(f"{self.protocol.seed}:resume:{len(self._tree)}").getrandbits(32)
+            self._policy.reseed_rng(seed)
+            self._proposer.reseed_rng(seed)
+            self._reseeded = True
         if self.run_dir is None:
             self.run_dir = RunDir.create(
                 self._runs_dir,
                 name=self._name,
                 protocol=self.protocol,
-                settings=self.settings,
+                settings=self.settings.to_dict(),
                 source=self._source,
             )
         return self.run_dir
@@ -207,18 +234,19 @@ class Search:
         assert self._executor is not None and self.run_dir is not None
         self._journal = Journal(self.run_dir.journal_path)
         self._started = time.monotonic()
-        state, reason = "failed", "internal error"
+        state: str = "failed"
+        reason: str | None = "internal error"
         try:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
-                protocol=self.protocol, tree=self.tree, proposer=getattr(self._proposer, "name", "?"),
+                protocol=self.protocol, tree=self._snapshot, proposer=getattr(self._proposer, "name", "?"),
             )
             self._check_smoke()
             self._start_executor()
             state, reason = self._loop()
-            if state == "finished" and (self.settings.get("ablate", True) or self._ablate_only):
-                self._ablate()
+            if state == "finished" and (self.settings.ablate or self._ablate_only):
+                run_ablation(self)
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
         except BaselineError as err:
@@ -228,7 +256,7 @@ class Search:
             self._cancel_all()
             self._executor.close()
             self._finish(state, reason)
-        return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self.tree)
+        return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self._snapshot)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -257,7 +285,7 @@ class Search:
         return {"AUTORESEARCH_SEED": seed, "PYTHONHASHSEED": seed}
 
     def _loop(self) -> tuple[str, str | None]:
-        root = self.tree.root
+        root = self._tree.root
         if root is None:
             root = self._create_baseline()
         if not root.status.is_finished() or root.status is Status.CANCELLED:
@@ -265,23 +293,23 @@ class Search:
             self._drain(until_empty=True)
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
-        self._check_baseline(self.tree.root)
-        self._guard.set_baseline(self.tree.root.code)  # type: ignore[union-attr]
-        self._sigma = noise.sigma(self.tree)
+        self._check_baseline(self._tree.root)
+        self._guard.set_baseline(self._tree.root.code)  # type: ignore[union-attr]
+        self._sigma = noise.sigma(self._tree)
         if self._ablate_only:
             return "finished", "ablation of the best node"
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
-        for node in list(self.tree):
-            if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
-                self._submit(node)
-        steps = self.settings["steps"]
+        for unfinished in list(self._tree):
+            if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
+                self._submit(unfinished)
+        steps = self.settings.steps
         nothing_left = False
         ending: tuple[str, str] | None = None  # set when the proposer cannot go on
         while True:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
             if self._time_up():
-                return "finished", f"max time of {self.settings['max_time']:g} s reached"
+                return "finished", f"max time of {self.settings.max_time:g} s reached"
             while (
                 not nothing_left
                 and ending is None
@@ -313,20 +341,20 @@ class Search:
 
     def _spent(self) -> int:
         """Nodes the step budget counts: every one but the baseline and ablation runs."""
-        return sum(1 for n in self.tree if n.operator not in (Operator.BASELINE, Operator.ABLATE))
+        return sum(1 for n in self._tree if n.operator not in (Operator.BASELINE, Operator.ABLATE))
 
     def _capacity(self) -> int:
         assert self._executor is not None
         return max(1, self._executor.capacity)
 
     def _time_up(self) -> bool:
-        max_time = self.settings["max_time"]
+        max_time = self.settings.max_time
         return max_time is not None and time.monotonic() - self._started >= max_time
 
     def _progress(self) -> float:
-        steps = max(1, self.settings["steps"])
+        steps = max(1, self.settings.steps)
         progress = self._spent() / steps
-        max_time = self.settings["max_time"]
+        max_time = self.settings.max_time
         if max_time:
             progress = max(progress, (time.monotonic() - self._started) / max_time)
         return min(1.0, progress)
@@ -335,7 +363,7 @@ class Search:
         """Wait for running jobs; handle each as it finishes. Returns after at least one."""
         while self._inflight:
             timeout = _POLL
-            max_time = self.settings["max_time"]
+            max_time = self.settings.max_time
             if max_time is not None:
                 timeout = min(timeout, max(0.0, max_time - (time.monotonic() - self._started)))
             done, _ = concurrent.futures.wait(
@@ -365,15 +393,15 @@ class Search:
         assert self._policy is not None and self._proposer is not None
         while True:
             decision = self._policy.next(
-                tree=self.tree, protocol=self.protocol,
+                tree=self._tree, protocol=self.protocol,
                 operators=self._proposer.operators, exhausted=self._exhausted,
             )
             if decision is None:
                 return None
-            parent = self.tree[decision.parent]
+            parent = self._tree[decision.parent]
             context = Context(
-                protocol=self.protocol, tree=self.tree, parent=parent, operator=decision.operator,
-                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.get("goal", ""),
+                protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
+                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
             )
             proposal = self._proposer.propose(context=context)
             if proposal is None:
@@ -387,7 +415,7 @@ class Search:
             meta["policy"] = decision.note
         meta["backtrack"] = decision.backtrack  # the report counts these, not a guess
         node = Node(
-            id=self.tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
+            id=self._tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
             code=proposal.code, code_hash=self._hash(proposal.code),
             diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
             created_at=time.time(), usage=proposal.usage, meta=meta,
@@ -405,16 +433,24 @@ class Search:
         except SyntaxError:
             return ""
 
+    def _publish(self, node: Node) -> NodeSnapshot:
+        """Freeze ``node`` as it is now into the tree snapshot that subscribers see."""
+        snap = node.snapshot()
+        with self._lock:
+            self._snapshot = self._snapshot.with_node(snap)
+        return snap
+
     def _add(self, node: Node) -> None:
         assert self.run_dir is not None and self._journal is not None
         with self._lock:
-            self.tree.add(node)
+            self._tree.add(node)
         self._guard.remember(node.code)
         self.run_dir.write_node_script(node.id, node.code)
         self._journal.node_created(node)
-        self.callbacks.on_node_created(node=node, tree=self.tree)
+        snap = self._publish(node)
+        self.callbacks.on_node_created(node=snap, tree=self._snapshot)
         if node.status is Status.REJECTED:
-            self.callbacks.on_node_finished(node=node, tree=self.tree)
+            self.callbacks.on_node_finished(node=snap, tree=self._snapshot)
 
     def _submit(self, node: Node, stage: str | None = None) -> None:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
@@ -441,7 +477,7 @@ class Search:
             timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
             env=env,
             log_name=_log_name(stage),
-            cwd=Path(self.settings["cwd"]).resolve() if self.settings["cwd"] else None,
+            cwd=Path(self.settings.cwd).resolve() if self.settings.cwd else None,
         )
         if stage == "smoke" or (stage == "full" and not two_stage):  # the first stage of the node starts it
             self._runs.pop(node.id, None)
@@ -449,11 +485,11 @@ class Search:
                 node.status, node.started_at = Status.RUNNING, time.time()
                 node.metric = node.kept = node.reason = None
             self._journal.node_started(node.id, t=node.started_at)
-            self.callbacks.on_node_started(node=node, tree=self.tree)
+            self.callbacks.on_node_started(node=self._publish(node), tree=self._snapshot)
         self._inflight[self._executor.submit(job=job)] = (node, stage)
 
     def _path_env(self) -> dict[str, str]:
-        source = self.settings["source_dir"]
+        source = self.settings.source_dir
         if not source:
             return {}
         paths = [str(Path(source).resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -473,25 +509,26 @@ class Search:
                 self._submit(node, f"run{len(runs) + 1}")  # the noise floor, or confirming a new best
                 return
             fields = self._combine(node, self._runs.pop(node.id))
-        previous = self.tree.best(self.protocol)
+        previous = self._snapshot.best(self.protocol)
         with self._lock:
             for key, value in fields.items():
                 setattr(node, key, value)
-            best = self.tree.best(self.protocol)
+            best_now = self._tree.best(self.protocol)
             if node.operator not in (Operator.BASELINE, Operator.ABLATE):
                 node.new_best = fields["new_best"] = bool(
-                    best is not None and best.id == node.id and (previous is None or previous.id != node.id)
+                    best_now is not None and best_now.id == node.id and (previous is None or previous.id != node.id)
                 )
         assert self._journal is not None and self._proposer is not None
         self._journal.node_finished(node.id, **fields)
         if node.parent is not None and node.status is Status.BUGGY:
-            self._guard.failures.record(node, self.tree[node.parent])
+            self._guard.failures.record(node, self._tree[node.parent])
+        snap = self._publish(node)
         if node.operator is not Operator.ABLATE:  # the proposer learns from the search, not from ablation
-            self._proposer.on_node_finished(node=node, tree=self.tree)
-        self.callbacks.on_node_finished(node=node, tree=self.tree)
-        best = self.tree.best(self.protocol)
+            self._proposer.on_node_finished(node=node, tree=self._tree)
+        self.callbacks.on_node_finished(node=snap, tree=self._snapshot)
+        best = self._snapshot.best(self.protocol)
         if best is not None and (previous is None or best.id != previous.id):
-            self.callbacks.on_best_changed(node=best, previous=previous, tree=self.tree)
+            self.callbacks.on_best_changed(node=best, previous=previous, tree=self._snapshot)
 
     def _runs_wanted(self, node: Node, runs: list[dict[str, Any]]) -> int:
         """How many runs ``node`` gets: the baseline measures the noise floor; on a noisy run a
@@ -502,11 +539,10 @@ class Search:
         if self._sigma == 0:
             return 1
         if node.operator is Operator.ABLATE or len(runs) > 1:
-            return noise.confirm_runs(self.tree)
-        best = self.tree.best(self.protocol)
-        first = samples[0]
-        would_lead = best is None or self.protocol.better(first, best.metric)  # type: ignore[arg-type]
-        return noise.confirm_runs(self.tree) if would_lead and self._keeps(node, first) else 1
+            return noise.confirm_runs(self._tree)
+        best = self._tree.best(self.protocol)
+        would_lead = best is None or self.protocol.better(samples[0], best.metric)  # type: ignore[arg-type]
+        return noise.confirm_runs(self._tree) if would_lead and self._keeps(node, samples[0]) else 1
 
     def _combine(self, node: Node, runs: list[dict[str, Any]]) -> dict[str, Any]:
         """One node's fields from its runs: the first run's, with the mean metric of those that
@@ -518,20 +554,17 @@ class Search:
             return fields
         samples = [r["metric"] for r in runs if r["status"] is Status.OK]
         if len(runs) > 1:
-            fields["metric"] = noise.mean(samples)
-            fields["samples"] = samples
-            fields["exec_time"] = round(noise.mean([r["exec_time"] for r in runs]), 4)
+            fields.update(metric=noise.mean(samples), samples=samples,
+                          exec_time=round(noise.mean([r["exec_time"] for r in runs]), 4))
             failed = [r for r in runs if r["status"] is not Status.OK]
             if failed:
                 fields["meta"] = {**node.meta, "replicate_failed": f"{len(failed)} run(s): {failed[0]['reason']}"}
         if node.id == 0:
-            sd = noise.sd(samples)
-            fields["meta"] = {**fields.get("meta", node.meta), "noise": {"runs": len(samples), "sigma": sd}}
+            fields["meta"] = {**fields.get("meta", node.meta),
+                              "noise": {"runs": len(samples), "sigma": noise.sd(samples)}}
             fields["kept"] = True
-        elif node.operator is Operator.ABLATE:
-            fields["kept"] = False
         else:
-            fields["kept"] = self._keeps(node, fields["metric"])
+            fields["kept"] = node.operator is not Operator.ABLATE and self._keeps(node, fields["metric"])
         return fields
 
     def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
@@ -572,9 +605,9 @@ class Search:
             return True
         if node.operator is Operator.ABLATE:
             return False
-        ancestor: Node | None = self.tree[node.parent]
+        ancestor: Node | None = self._tree[node.parent]
         while ancestor is not None and not ancestor.is_good:
-            ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
+            ancestor = self._tree[ancestor.parent] if ancestor.parent is not None else None
         if ancestor is None or ancestor.metric is None or metric is None:
             return metric is not None
         return self.protocol.improves(metric, ancestor.metric, self._sigma)
@@ -583,81 +616,22 @@ class Search:
         if root is None or root.status is Status.OK:
             return
         if self._ambiguous:
-            raise AmbiguousMetricError(self._ambiguous)
+            raise AmbiguousMetricError(self._ambiguous, settings=("metric",))
         what = {
             Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
-            "(raise --timeout or make the script faster)",
+            "(raise the time budget or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
-        if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
-            what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
+        fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
+        if "FileNotFoundError" in (root.reason or "") and not self.settings.cwd:
+            what += " (nodes run in their own folder: use absolute paths, or run them in another folder)"
+            fixes = ("cwd",)
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
             f"{what}. The search needs a working baseline that prints "
-            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
+            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}",
+            settings=fixes,
         )
-
-    # ---- ablation ----------------------------------------------------------------------
-
-    def _ablate(self) -> None:
-        """Leave each change on the path to the best out in turn (ablation.py); the ones that do
-        not matter are dropped from the exported best. Each candidate is a journaled node."""
-        best = self.tree.best(self.protocol)
-        if best is None or best.parent is None or len(self.tree.path(best.id)) < 3:
-            return  # one change: its effect is the gain over the baseline, nothing to run
-        if any(n.operator is Operator.ABLATE and n.meta.get("ablation", {}).get("of") == best.id for n in self.tree):
-            return  # done before (a resumed run)
-        plan = Ablation(tree=self.tree, protocol=self.protocol, best=best, sigma=self._sigma)
-        runs = noise.confirm_runs(self.tree) if self._sigma else 1
-        cost = (best.exec_time or 0.0) * runs * len(plan.changes)
-        max_time = self.settings["max_time"]
-        if max_time is not None and cost > max_time - (time.monotonic() - self._started):
-            logger.warning(
-                "autoresearch: no time left to ablate the %d changes of the best node (about %.0f s); "
-                "run 'autoresearch ablate %s' later", len(plan.changes), cost, self.run_dir.id if self.run_dir else "RUN",
-            )
-            return
-        while (step := plan.next()) is not None and not self._stop.is_set() and not self._time_up():
-            node = Node(
-                id=self.tree.next_id(), parent=best.id, operator=Operator.ABLATE,
-                plan=f"ablation: best node {best.id} without the change of node {step.change}",
-                code=step.code, code_hash=self._hash(step.code),
-                diff=unified_diff(best.code, step.code, f"node {best.id}", "ablated"), created_at=time.time(),
-                meta={"ablation": {"of": best.id, "without": step.change}},
-            )
-            self._add(node)
-            earlier = self._tried(node)
-            if earlier is not None:  # never re-run what was tried: the earlier node's result stands
-                fields = {"status": Status.OK, "metric": earlier.metric, "samples": list(earlier.samples),
-                          "kept": False, "exec_time": 0.0, "finished_at": time.time(),
-                          "reason": f"same code as node {earlier.id}; its result is used"}
-                for key, value in fields.items():
-                    setattr(node, key, value)
-                self._journal.node_finished(node.id, **fields)  # type: ignore[union-attr]
-                self.callbacks.on_node_finished(node=node, tree=self.tree)
-            else:
-                self._submit(node)
-                self._drain(until_empty=True)
-            if node.status is Status.CANCELLED:
-                return
-            info = plan.record(step, node)
-            node.meta = {**node.meta, "ablation": info}
-            self._journal.node_updated(node.id, meta=node.meta)  # type: ignore[union-attr]
-        if plan.minimal is not None:
-            minimal = self.tree[plan.minimal]
-            minimal.meta = {**minimal.meta, "ablation": {**minimal.meta["ablation"], "minimal": True,
-                                                         "dropped": plan.dropped}}
-            self._journal.node_updated(minimal.id, meta=minimal.meta)  # type: ignore[union-attr]
-        self.callbacks.on_ablation_finished(best=best, rows=plan.rows, minimal=plan.minimal, tree=self.tree)
-
-    def _tried(self, node: Node) -> Node | None:
-        """A finished search node with the same code, good enough to stand for ``node``'s run."""
-        want = noise.confirm_runs(self.tree) if self._sigma else 1
-        for other in self.tree:
-            if (other.id != node.id and other.operator is not Operator.ABLATE and other.code_hash == node.code_hash
-                    and node.code_hash and other.is_good and max(1, len(other.samples)) >= want):
-                return other
-        return None
 
     def _cancel_all(self) -> None:
         if not self._inflight or self._executor is None:
@@ -679,15 +653,13 @@ class Search:
         assert self.run_dir is not None
         if self._journal is not None:
             try:
-                self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol))
+                self._journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol))
             finally:
                 self._journal.close()
-        best = self.tree.best(self.protocol)
-        exported = noise.minimal_best(self.tree, self.protocol)  # changes that do not matter left out
-        if exported is not None:
-            script = export.export_script(self.tree, self.protocol, exported.id, run_id=self.run_dir.id)
-            self.run_dir.best_path.write_text(script)
-        self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
+        self.callbacks.on_run_finished(
+            state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
+            run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,
+        )
 
 
 def _result_name(stage: str) -> str:

@@ -10,21 +10,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..core.argtypes import non_negative_int, positive_float
 from ..core.errors import AutoResearchError
-from .magics import split_options, user_error
+from .shell import split_options, user_error
 from .run import NotebookRun
 
-if TYPE_CHECKING:
-    from .magics import AutoResearch
+
+
+class AutoResearch(Protocol):
+    """What the commands use of the magics object (``magics.AutoResearch``), named here so that
+    this module does not import the magics module, which imports it."""
+
+    runs: dict[str, NotebookRun]
+    runs_dir: str
+    shell: Any
+    setup: Any
+
+    def live_run(self, ref: str | None) -> NotebookRun | None: ...
+
+    def launch(self, search: Any, *, background: bool, loaded: Any = None) -> NotebookRun: ...
+
+    def wait_for(self, run: NotebookRun, timeout: float | None = None, *, stop: bool = True) -> NotebookRun: ...
+
+    def widget_module(self) -> Any: ...
+
+    def make_view(self, widget: Any, run: NotebookRun, search: Any, *, loaded: Any = None) -> Any: ...
+
+    def display_view(self, view: Any) -> None: ...
 
 PROG = "%autoresearch"
 _CELL_OPTIONS = ("--metric", "--maximize", "--minimize", "--steps", "--use", "--background")
@@ -52,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = MagicArgumentParser(prog=PROG, add_help=True, description="Inspect, control and export runs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicArgumentParser)
 
-    def add(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, add_help=True, prog=f"{PROG} {name}")
+    def add(name: str, text: str, aliases: list[str] | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, add_help=True, prog=f"{PROG} {name}",
+                              aliases=aliases or [])
 
-    _runs_dir(add("list", "List the runs: state, nodes, baseline and best metric."))
+    _runs_dir(add("list", "List the runs: state, nodes, baseline and best metric.", aliases=["ls"]))
     p = add("show", "Show a run's tree view (its report without the widget), or one node in full.")
     _run_ref(p)
     p.add_argument("--node", type=_node_id, default=None, help="show this node: plan, metric, diff, output tail")
@@ -75,9 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", "The best node (or --node ID) as a clean script, written --to FILE or put in a new --cell.")
     _run_ref(p)
     p.add_argument("--node", type=_node_id, default=None, help="the node to export (default: the best)")
-    p.add_argument("--to", default=None, metavar="FILE", help="write the script here")
+    p.add_argument("-o", "--to", default=None, metavar="FILE", help="write the script here")
     p.add_argument("--cell", action="store_true",
                    help="put the node's training cell (without the notebook's setup) in a new cell below")
+    p = add("apply", "Run the best node's (or --node ID's) cell in this kernel, so its model and variables "
+                     "are here; refuses, changing nothing, when its setup cells or files are missing.")
+    _run_ref(p)
+    p.add_argument("--node", type=_node_id, default=None, help="the node to apply (default: the best)")
+    p.add_argument("--with-setup", action="store_true",
+                   help="also run the node's own setup cells (a kernel that has not run them)")
     p = add("report", "A run's summary, or with --notebook FILE a lineage notebook: baseline, each kept step, best.")
     _run_ref(p)
     p.add_argument("--notebook", default=None, metavar="FILE", help="write the lineage notebook here (.ipynb)")
@@ -100,7 +126,7 @@ def dispatch(magics: AutoResearch, line: str) -> Any:
         return None
     if words[0] in _CELL_OPTIONS:
         raise UsageError(
-            f"{PROG} takes a command (list, show, tree, wait, stop, resume, export, report, setup); "
+            f"{PROG} takes a command (list, show, tree, wait, stop, resume, export, apply, report, setup); "
             "to search a training cell put %%autoresearch (two %) on its first line"
         )
     command = words[0] if not words[0].startswith("-") else ""
@@ -117,7 +143,7 @@ def dispatch(magics: AutoResearch, line: str) -> Any:
         print(_PARSER.format_help())
         return None
     try:
-        return COMMANDS[args.command](magics, args)
+        return COMMANDS[ALIASES.get(args.command, args.command)](magics, args)
     except AutoResearchError as err:
         raise user_error(err, f"{where}: ") from None
 
@@ -153,6 +179,7 @@ def _live(magics: AutoResearch, args: argparse.Namespace, verb: str) -> Notebook
 
 
 def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
+    from ..report.render import runs_table
     from ..store.runs import list_runs
 
     runs_dir = _runs_dir_of(magics, args)
@@ -160,17 +187,15 @@ def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
     if not runs:
         print(f"no runs in {runs_dir}")
         return
-    print(f"{'RUN':<24} {'NAME':<14} {'STATE':<11} {'NODES':>5}  {'METRIC':<16} {'BASELINE':>9} {'BEST':>9}  CREATED")
-    for r in runs:
-        state = "running" if r.id in magics.runs and magics.runs[r.id].running else r.state
-        metric = f"{r.metric} {'max' if r.maximize else 'min'}" if r.metric else ""
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else ""
-        print(f"{r.id:<24} {(r.name or '')[:14]:<14} {state:<11} {r.nodes:>5}  {metric[:16]:<16} "
-              f"{_fmt(r.baseline_metric):>9} {_fmt(r.best_metric):>9}  {created}")
+    live = {run_id for run_id, run in magics.runs.items() if run.running}
+    print(runs_table(runs, running=live))
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+def cmd_apply(magics: AutoResearch, args: argparse.Namespace) -> None:
+    from .apply import apply_node
+
+    run = open_run(magics, args)
+    apply_node(magics.shell, run, args.node, setup_code=magics.setup.code, with_setup=args.with_setup)
 
 
 def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
@@ -188,10 +213,8 @@ def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
     if widget is None:
         print(run.report().text)
         return
-    from .magics import show_view
-
     search = run.search if run.running else None  # a live run gets a live view
-    show_view(magics.make_view(widget, run, search, loaded=tree))
+    magics.display_view(magics.make_view(widget, run, search, loaded=tree))
 
 
 def cmd_tree(magics: AutoResearch, args: argparse.Namespace) -> None:
@@ -294,5 +317,6 @@ def cmd_setup(magics: AutoResearch, args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], Any]] = {
     "list": cmd_list, "show": cmd_show, "tree": cmd_tree, "wait": cmd_wait, "stop": cmd_stop,
-    "resume": cmd_resume, "export": cmd_export, "report": cmd_report, "setup": cmd_setup,
+    "resume": cmd_resume, "export": cmd_export, "apply": cmd_apply, "report": cmd_report, "setup": cmd_setup,
 }
+ALIASES = {"ls": "list"}  # the name `autoresearch` uses

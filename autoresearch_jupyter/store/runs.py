@@ -12,10 +12,11 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..core.errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
 from .journal import Journal, Replay, load_journal, loads
@@ -201,7 +202,7 @@ class RunDir:
     def summary(self) -> RunSummary:
         """This run as ``list_runs`` shows it; reads only the journal's last line when it can."""
         protocol = self._protocol
-        base = dict(
+        base: dict[str, Any] = dict(
             id=self.id, path=str(self.path), name=self.name, created_at=self.created_at,
             metric=protocol.metric, maximize=protocol.maximize,
         )
@@ -290,6 +291,37 @@ def _finished_summary(journal: Path) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+SKIP_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", ".git", ".venv", "venv"})
+
+
+def find_runs_dirs(root: str | os.PathLike[str] = ".", *, max_depth: int = 4) -> list[Path]:
+    """Every ``.autoresearch`` folder at or below ``root`` (notebook runs live next to their
+    notebook, CLI runs where the command ran): ``ls --all`` and the runs sidebar find both."""
+    root = Path(root)
+    found: list[Path] = []
+    base_depth = len(root.resolve().parts)
+    for here, dirs, _files in os.walk(root):
+        if DEFAULT_RUNS_DIR.name in dirs and (Path(here) / DEFAULT_RUNS_DIR.name).is_dir():
+            found.append(Path(here) / DEFAULT_RUNS_DIR.name)
+        depth = len(Path(here).resolve().parts) - base_depth
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and depth < max_depth)
+    return found
+
+
+def default_run_name(runs_dir: str | os.PathLike[str] | None, source: str | None) -> str | None:
+    """A readable name for a new run: the script's or notebook's stem and the first free number
+    (``digits-1``, ``digits-2``...), so two runs of one script are told apart at a glance."""
+    if not source:
+        return None
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(source)).stem).strip("-.")[:_MAX_NAME - 5] or "run"
+    runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+    taken = {str(n) for path, info in _scan(runs) for n in (path.name, (info or {}).get("name")) if n}
+    number = 1
+    while f"{stem}-{number}" in taken:
+        number += 1
+    return f"{stem}-{number}"
+
+
 def _check_name(runs: Path, name: str) -> None:
     if not name or name != name.strip() or len(name) > _MAX_NAME or not name.isprintable():
         raise RunNameError(f"invalid run name {name!r}: use 1-{_MAX_NAME} printable characters, no outer spaces")
@@ -342,6 +374,23 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunSummary
     return [s for _, s in sorted(out, key=lambda pair: pair[0])]
 
 
+T = TypeVar("T")
+
+
+def match_runs(ref: str, runs: Sequence[T], *, id_of: Callable[[T], str], name_of: Callable[[T], str | None]) -> list[T]:
+    """The runs that ``ref`` names, by the one rule every face uses: "latest"/"last" is the last
+    of ``runs`` (give them oldest first), then an exact id, then an exact name, then an id
+    prefix. One item: found; several: ambiguous; none: no such run."""
+    if not runs:
+        return []
+    if ref.lower() in LATEST:
+        return [runs[-1]]
+    exact = [r for r in runs if id_of(r) == ref]
+    if exact:
+        return exact[:1]
+    return [r for r in runs if name_of(r) == ref] or [r for r in runs if id_of(r).startswith(ref)]
+
+
 def resolve_run(runs_dir: str | os.PathLike[str] | None, ref: str) -> RunDir:
     """The run that ``ref`` names: an exact id, an exact name, a unique id prefix, "latest"/"last",
     or a path to a run folder. RunNotFoundError if none or several match; JournalError if the
@@ -357,14 +406,10 @@ def resolve_run(runs_dir: str | os.PathLike[str] | None, ref: str) -> RunDir:
     scanned = list(_scan(runs))
     if not scanned:
         raise RunNotFoundError(f"no run {ref!r}: there are no runs in {runs} yet")
-    if ref.lower() in LATEST:
-        path, _ = max(scanned, key=lambda pair: _created(*pair))
-        return RunDir.open(path)
-    for path, _ in scanned:
-        if path.name == ref:
-            return RunDir.open(path)
-    named = [path for path, info in scanned if info is not None and info.get("name") == ref]
-    matches = named or [path for path, _ in scanned if path.name.startswith(ref)]
+    oldest_first = sorted(scanned, key=lambda pair: _created(*pair))
+    found = match_runs(ref, oldest_first, id_of=lambda pair: pair[0].name,
+                       name_of=lambda pair: (pair[1] or {}).get("name"))
+    matches = [path for path, _ in found]
     if len(matches) == 1:
         return RunDir.open(matches[0])
     if matches:
