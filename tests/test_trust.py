@@ -20,6 +20,7 @@ from autoresearch_jupyter.core import noise
 from autoresearch_jupyter.core.errors import AmbiguousMetricError
 from autoresearch_jupyter.core.node import Operator, Status
 from autoresearch_jupyter.report import export
+from autoresearch_jupyter.report.bestfile import BestScriptWriter
 from autoresearch_jupyter.store.runs import RunDir
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -34,7 +35,7 @@ def search(tmp_path, code, scripted_proposer, *, metric, maximize, steps=20, pro
     """A search on ``code``; ``scripted_proposer`` None means the one named in settings["proposer"]."""
     protocol = protocol or Protocol.for_script(code, metric=metric, maximize=maximize, time_budget=60)
     return Search(code=code, protocol=protocol, runs_dir=tmp_path / "runs", proposer=scripted_proposer,
-                  settings={"steps": steps, "executor": LOCAL, **settings})
+                  settings={"steps": steps, "executor": LOCAL, **settings}, callbacks=[BestScriptWriter()])
 
 
 def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

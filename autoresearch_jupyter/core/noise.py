@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 from .node import Node, Operator
@@ -92,7 +93,7 @@ def minimal_best(tree: Tree, protocol: Protocol) -> Node | None:
         return None
     for node in tree:
         info = node.meta.get("ablation") if node.operator is Operator.ABLATE else None
-        if isinstance(info, dict) and info.get("minimal") and info.get("of") == best.id and node.is_good:
+        if isinstance(info, Mapping) and info.get("minimal") and info.get("of") == best.id and node.is_good:
             return node
     return best
 
@@ -106,7 +107,7 @@ def ablation_rows(tree: Tree, protocol: Protocol, best: Node) -> list[dict[str, 
     rows: dict[int, dict[str, Any]] = {}
     for node in tree:
         info = node.meta.get("ablation") if node.operator is Operator.ABLATE else None
-        if isinstance(info, dict) and info.get("of") == best.id and isinstance(info.get("without"), int):
+        if isinstance(info, Mapping) and info.get("of") == best.id and isinstance(info.get("without"), int):
             change = tree.nodes.get(info["without"])
             rows[info["without"]] = {
                 "node": info["without"], "plan": change.plan if change else "", "effect": info.get("effect"),

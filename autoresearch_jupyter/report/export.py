@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 from ..core import noise
@@ -441,7 +442,7 @@ def _header(tree: Tree, protocol: Protocol, node: Node, run_id: str) -> list[str
     best = tree.best(protocol)
     role = " (the best node)" if best is not None and best.id == node.id else ""
     info = node.meta.get("ablation") if node.operator is Operator.ABLATE else None
-    if isinstance(info, dict) and info.get("minimal"):
+    if isinstance(info, Mapping) and info.get("minimal"):
         dropped = ", ".join(str(i) for i in info.get("dropped", ()))
         role = f" (the best node {info.get('of')} without the changes of node(s) {dropped}, which did not matter)"
     kept = "" if node.kept is None else (", kept" if node.kept else ", reverted")
