@@ -104,6 +104,8 @@ class Option:
             return "a metric name"
         if self.name == "direction":
             return "a flag"
+        if self.name == "replicates":
+            return "auto or a whole number from 1 to 10"
         return _what(self)
 
     def describe(self) -> dict[str, Any]:
