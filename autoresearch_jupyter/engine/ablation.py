@@ -16,7 +16,6 @@ from typing import Any
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from ..core import noise
 from ..core.changes import revert
@@ -24,9 +23,6 @@ from ..core.diffs import unified_diff
 from ..core.node import Node, Operator, Status
 from ..core.protocol import Protocol
 from ..core.tree import Tree
-
-if TYPE_CHECKING:
-    from .search import Search
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +83,7 @@ class Ablation:
 
 
 
-def run_ablation(search: "Search") -> None:
+def run_ablation(search: Any) -> None:
     """Leave each change on the path to the best out in turn; the ones that do not matter are
     dropped from the exported best. Each candidate is a journaled ``ablate`` node that the search
     runs like any other (same protocol, replicates on a noisy run); a candidate whose code was
@@ -144,7 +140,7 @@ def run_ablation(search: "Search") -> None:
     search.callbacks.on_ablation_finished(best=best, rows=plan.rows, minimal=plan.minimal, tree=search._snapshot)
 
 
-def _tried(search: "Search", node: Node) -> Node | None:
+def _tried(search: Any, node: Node) -> Node | None:
     """A finished search node with the same code, good enough to stand for ``node``'s run."""
     want = noise.confirm_runs(search._tree) if search._sigma else 1
     for other in search._tree:
