@@ -51,6 +51,14 @@ class BaselineError(AutoResearchError):
     """The baseline failed, timed out or printed no metric: the search needs a working baseline."""
 
 
+class AmbiguousMetricError(BaselineError):
+    """The baseline prints several metrics whose names contain the requested one, but not it."""
+
+
+class AblationError(AutoResearchError):
+    """A run cannot be ablated: it has no best node beyond its baseline."""
+
+
 class RunNotFoundError(AutoResearchError):
     """No run with that id or name exists under the runs directory."""
 

@@ -137,6 +137,8 @@ class Option:
             return "a metric name"
         if self.name == "direction":
             return "a flag"
+        if self.name == "replicates":
+            return "auto or a whole number from 1 to 10"
         return _what(self)
 
     def describe(self) -> dict[str, Any]:
@@ -256,6 +258,16 @@ def _validate(obj: Any) -> None:
 # ---- the groups ----------------------------------------------------------------------------
 
 
+def parse_replicates(value: Any) -> int | str:
+    """``auto`` or a whole number from 1 to 10 (text or int); ProtocolError otherwise."""
+    text = str(value).strip().lower() if not isinstance(value, bool) else ""
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and 1 <= int(text) <= 10:
+        return int(text)
+    raise ProtocolError(f"--replicates must be 'auto' or a whole number from 1 to 10, got {value!r}")
+
+
 class _Group:
     """Equality, hashing and repr by field values, written once for every settings group (the
     dataclasses are made with eq=False, repr=False: fewer generated methods, a faster import)."""
@@ -299,9 +311,15 @@ class ProtocolSettings(_Group):
         (), "a bound every counted node meets, e.g. peak_memory<2G, time<30, val_acc>=0.95 (repeatable); "
         "a node that breaks one is infeasible: never kept or best",
         flags=("--constraint",), section="protocol", metavar="EXPR", repeat=True)
+    replicates: str = setting("auto", "baseline runs that measure the noise floor; a would-be new best on a noisy "
+                              "script is re-run as often (auto: 2, up to 5 when they differ)",
+                              section="protocol", metavar="N|auto")
+    noise_k: float = setting(2.0, "on a noisy script, a change must beat its parent by K standard deviations",
+                             minimum=0, maximum=10, section="protocol", metavar="K")
 
     def __post_init__(self) -> None:
         _validate(self)
+        parse_replicates(self.replicates)
         if self.metric is not None and not METRIC_NAME.match(self.metric):
             raise ProtocolError(f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc")
         if self.metric in MEASURED_NAMES and self.direction == "maximize":
@@ -313,7 +331,8 @@ class ProtocolSettings(_Group):
         """The options a Protocol was made from."""
         return cls(metric=protocol.metric, direction=protocol.direction, timeout=protocol.time_budget,
                    seed=protocol.seed, min_delta=protocol.min_delta, smoke_timeout=protocol.smoke_budget,
-                   constraints=protocol.constraints)
+                   constraints=protocol.constraints, replicates=str(protocol.replicates),
+                   noise_k=protocol.noise_k)
 
     def require(self) -> ProtocolSettings:
         """These settings, if metric and direction are given (a run needs both); else ProtocolError."""
@@ -330,7 +349,7 @@ class ProtocolSettings(_Group):
         return Protocol.for_script(
             code, metric=self.metric, maximize=self.direction == "maximize", time_budget=self.timeout,
             seed=self.seed, min_delta=self.min_delta, smoke_budget=self.smoke_timeout,
-            constraints=self.constraints,
+            constraints=self.constraints, replicates=parse_replicates(self.replicates), noise_k=self.noise_k,
         )
 
 
@@ -476,6 +495,8 @@ class RunSettings(_Group):
     steps: int = setting(20, "nodes to try after the baseline", minimum=0)
     max_time: float | None = setting(None, "seconds for the whole run", positive=True, unit="seconds")
     smoke: bool = setting(False, "run each node first with AUTORESEARCH_SMOKE=1")
+    ablate: bool = setting(True, "at the end, leave each change on the path to the best out in turn and drop "
+                           "those that do not matter from best.py")
     proposer: ProposerSettings = group(ProposerSettings)
     goal: str = setting("", "what you are after, in words; goes into every prompt", section="llm")
     executor: ExecutorSettings = group(ExecutorSettings)
@@ -549,6 +570,7 @@ class RunSettings(_Group):
             "steps": self.steps,
             "max_time": self.max_time,
             "smoke": self.smoke,
+            "ablate": self.ablate,
             "goal": self.goal,
             "proposer": {"name": self.proposer.name, **self.proposer.options()},
             "executor": {"name": self.executor.name, **self.executor.options()},
