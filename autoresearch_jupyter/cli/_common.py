@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
+from ..core.argtypes import non_negative_int, positive_float, positive_int  # noqa: F401 - re-exported for commands
 from ..core.errors import AutoResearchError
 from ..store.runs import RunDir, resolve_run
 

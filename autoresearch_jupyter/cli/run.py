@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from ..core.errors import ScriptError
 from ..engine.options import build_protocol, build_settings
-from ._common import non_negative_int, positive_float, runs_dir_option
+from ._common import non_negative_int, positive_float, positive_int, runs_dir_option
 from ._search import execute
 
 NAME = "run"
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=non_negative_int, default=20, help="nodes to try after the baseline (20)")
     parser.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per node, enforced (60)")
     parser.add_argument("--max-time", type=positive_float, default=None, help="seconds for the whole run")
-    parser.add_argument("--workers", type=non_negative_int, default=1, help="nodes run at once (1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="nodes run at once (1)")
     parser.add_argument("--gpus", default=None, help="GPU ids for nodes, round-robin, e.g. 0,1")
     parser.add_argument("--proposer", default="auto", choices=("auto", "mutate", "llm"),
                         help="mutate (offline literal mutations), llm (any OpenAI-compatible model), or auto: "
@@ -34,7 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-delta", type=float, default=0.0, help="smallest improvement that counts (0)")
     parser.add_argument("--smoke", action="store_true", help="run each node first with AUTORESEARCH_SMOKE=1")
     parser.add_argument("--smoke-timeout", type=positive_float, default=10.0, help="seconds per smoke run (10)")
-    parser.add_argument("--memory-limit", default=None, help="address-space limit per node, e.g. 4G")
+    parser.add_argument("--memory-limit", default=None,
+                        help="memory limit per node over its whole process tree, e.g. 4G")
+    parser.add_argument("--sandbox", choices=("auto", "require", "off"), default="auto",
+                        help="run nodes under bubblewrap: auto (where it works, else a warning), require, off")
+    parser.add_argument("--allow-path", action="append", default=[], metavar="PATH[:rw]",
+                        help="a folder nodes may see inside the sandbox (read-only; ':rw' to write); repeatable")
+    parser.add_argument("--no-network", action="store_true", help="nodes get no network (needs the sandbox)")
     parser.add_argument("--warm", choices=("auto", "on", "off"), default="auto",
                         help="pre-import the script's imports in a warm interpreter (auto)")
     parser.add_argument("--patience", type=non_negative_int, default=3,
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, max_time=args.max_time, smoke=args.smoke, proposer=proposer_settings(args),
         goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
         patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
+        sandbox=args.sandbox, allow_paths=args.allow_path, network=not args.no_network,
     )
     from ..engine.search import Search
 

@@ -73,11 +73,14 @@ def build_settings(
     debug_prob: float = 0.3,
     source_dir: str | os.PathLike[str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    sandbox: str = "auto",
+    allow_paths: Sequence[str] = (),
+    network: bool = True,
 ) -> dict[str, Any]:
     """The settings stored in run.json (see ``search.default_settings``), checked.
 
     ``proposer`` is a name (with ``model_options`` for llm/auto, see ``proposer_settings``) or a
-    complete ``settings["proposer"]`` mapping. ``workers`` 0 means 1 (as on the command line);
+    complete ``settings["proposer"]`` mapping. ``workers`` must be at least 1;
     ``memory_limit`` takes "4G" or bytes; ``gpus`` takes "0,1" or a list; ``cwd`` must be an
     existing folder.
     """
@@ -89,7 +92,18 @@ def build_settings(
         raise ProtocolError(f"--warm must be one of {', '.join(WARM_MODES)}, got {warm!r}")
     if not 0 <= debug_prob <= 1:
         raise ScriptError(f"--debug-prob must be between 0 and 1, got {debug_prob}")
-    executor: dict[str, Any] = {"name": "local", "workers": max(1, int(workers)), "warm": warm}
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ProtocolError(f"--workers must be a positive integer (nodes run at once), got {workers!r}")
+    executor: dict[str, Any] = {"name": "local", "workers": int(workers), "warm": warm}
+    from ..executors._sandbox import SandboxSettings  # ExecutorError names the bad option
+
+    box = SandboxSettings.build(sandbox, allow_paths, network)
+    if box.mode != "auto":
+        executor["sandbox"] = box.mode
+    if box.allow:
+        executor["allow_paths"] = [p + (":rw" if rw else "") for p, rw in box.allow]
+    if not box.network:
+        executor["network"] = False
     if memory_limit:
         from ..executors.local import parse_size  # ExecutorError names the bad size
 

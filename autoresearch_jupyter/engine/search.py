@@ -21,16 +21,20 @@ from typing import Any, Iterable, Mapping
 from ..report import export
 from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
-from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
+from ..core.errors import (
+    BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError, StorageError,
+)
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
+from .infra import cwd_hint, disk_full
 from ..store.journal import Journal
 from ..core.metrics import read_metric
 from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
-from ..store.runs import RunDir, summarize
+from ..store.lock import RunLock
+from ..store.runs import RunDir, atomic_write, summarize
 from ..core.tree import Tree
 
 logger = logging.getLogger(__name__)
@@ -140,6 +144,8 @@ class Search:
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
+        self._infra_failed = False
+        self._run_lock: RunLock | None = None  # the run's writer lock, held from prepare() to the end of run()
 
     # ---- construction ------------------------------------------------------------------
 
@@ -154,14 +160,19 @@ class Search:
         callbacks: Iterable[Callback] = (),
     ) -> "Search":
         """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
-        replay = run_dir.load()
-        if replay.state == "running":
-            raise RunActiveError(
-                f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
-            )
-        root = replay.tree.root
-        if root is None:
-            raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
+        lock = run_dir.lock("resume")  # one writer per run, held until the resumed search ends
+        try:
+            replay = run_dir.load()
+            if replay.state == "running" and not replay.verified:  # an older version's writer, by its pid
+                raise RunActiveError(
+                    f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
+                )
+            root = replay.tree.root
+            if root is None:
+                raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
+        except BaseException:
+            lock.release()
+            raise
         settings = dict(run_dir.settings)
         if steps is not None:
             settings["steps"] = steps
@@ -174,6 +185,7 @@ class Search:
             callbacks=callbacks,
         )
         search.run_dir = run_dir
+        search._run_lock = lock
         search.tree = replay.tree
         search._resumed = True
         for node in search.tree:
@@ -230,13 +242,15 @@ class Search:
                 settings=self.settings,
                 source=self._source,
             )
+        if self._run_lock is None:
+            self._run_lock = self.run_dir.lock("run")
         return self.run_dir
 
     def run(self) -> Outcome:
         """Run the search to its end; raises BaselineError when the baseline does not work."""
         self.prepare()
         assert self._executor is not None and self.run_dir is not None
-        self._journal = Journal(self.run_dir.journal_path)
+        self._journal = self.run_dir.journal()
         self._started = time.monotonic()
         state, reason = "failed", "internal error"
         try:
@@ -252,10 +266,23 @@ class Search:
         except BaselineError as err:
             state, reason = "failed", str(err).splitlines()[0]
             raise
+        except OSError as err:  # a write of ours failed: one line, the node that hit it runs again on resume
+            if not StorageError.is_storage(err):
+                raise
+            state, reason = "failed", str(StorageError.from_os_error(err))
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
+        except StorageError as err:
+            state, reason = "failed", str(err)
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
         finally:
-            self._cancel_all()
-            self._executor.close()
-            self._finish(state, reason)
+            try:
+                self._cancel_all()
+                self._executor.close()
+                self._finish(state, reason)
+            finally:
+                if self._run_lock is not None:
+                    self._run_lock.release()
+                    self._run_lock = None
         return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self.tree)
 
     # ---- the loop ----------------------------------------------------------------------
@@ -268,7 +295,8 @@ class Search:
             imports = top_level_imports(self.code, submodules=True)
         except SyntaxError:
             imports = []
-        self._executor.start(warm_imports=imports, env=self._seed_env())
+        assert self.run_dir is not None
+        self._executor.start(warm_imports=imports, env=self._seed_env(), workspace=self.run_dir.path / "nodes")
 
     def _seed_env(self) -> dict[str, str]:
         seed = str(self.protocol.seed)
@@ -444,7 +472,9 @@ class Search:
         }
         if stage == "smoke":
             env["AUTORESEARCH_SMOKE"] = "1"
+        source = self.settings["source_dir"]
         job = Job(
+            mirror=Path(source) if source and not self.settings["cwd"] else None,
             node_id=node.id,
             script=self.run_dir.script_path(node.id).resolve(),
             workdir=node_dir.resolve(),
@@ -469,6 +499,15 @@ class Search:
         return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
+        infra = result.infra_error or disk_full(result, failure_reason(result.output_tail, result.exit_code))
+        if infra:  # this machine failed, not the node: stop; the node stays unfinished and runs on resume
+            self._infra_failed = True
+            try:
+                assert self._journal is not None
+                self._journal.node_updated(node.id, meta={"infra_failure": infra})
+            except OSError:
+                pass
+            raise StorageError(f"node {node.id}: {infra}")
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
             if not self._closing:
                 self._submit(node, "full")
@@ -535,8 +574,9 @@ class Search:
             "(raise --timeout or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
-        if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
-            what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
+        hint = cwd_hint(root.reason or "", self.settings)
+        if hint:
+            what += hint
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
             f"{what}. The search needs a working baseline that prints "
@@ -557,19 +597,32 @@ class Search:
                 continue
             finally:
                 self._inflight.pop(future, None)
+            if self._infra_failed:  # stopping over a broken disk: leave the others unfinished too
+                continue
             self._handle(node, stage, result)
 
     def _finish(self, state: str, reason: str | None) -> None:
         assert self.run_dir is not None
+        broken = self._infra_failed or (state == "failed" and (reason or "").startswith("cannot write"))
         if self._journal is not None:
             try:
                 self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol))
+            except OSError as err:  # the disk that stopped the run may refuse this line too
+                logger.warning("could not record the end of the run: %s", err)
             finally:
-                self._journal.close()
+                try:
+                    self._journal.close()
+                except OSError:
+                    pass
         best = self.tree.best(self.protocol)
         if best is not None:
             script = export.export_script(self.tree, self.protocol, best.id, run_id=self.run_dir.id)
-            self.run_dir.best_path.write_text(script)
+            try:
+                atomic_write(self.run_dir.best_path, script)  # never a 0-byte best.py
+            except OSError as err:
+                if not broken:
+                    raise StorageError.from_os_error(err, self.run_dir.best_path) from None
+                logger.warning("best.py not written: %s", err)
         self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
 
 

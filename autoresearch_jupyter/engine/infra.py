@@ -1,0 +1,40 @@
+"""Failures of this machine rather than of a node, and hints about where a node runs.
+
+A node that dies of a full disk did nothing wrong: the search stops with one line and the node
+runs again on resume, instead of being recorded as a buggy change and never retried.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Mapping
+
+from ..executors import JobResult
+
+_DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded|\[Errno (28|122)\]")
+_MISSING = re.compile(r"No such file or directory: '([^']+)'")
+
+
+def disk_full(result: JobResult, reason: str) -> str | None:
+    """Why ``result`` is this machine's failure (the disk filled up), or None."""
+    if not result.exit_code or result.timed_out or result.cancelled:
+        return None
+    if _DISK_FULL.search(reason):
+        return f"the disk filled up while it ran ({reason[:160]})"
+    return None
+
+
+def cwd_hint(reason: str, settings: Mapping[str, Any]) -> str:
+    """The ``--cwd`` hint, only when it would help: the missing relative path exists from the
+    folder the run was started in, and not in the source folder (which every node sees)."""
+    match = _MISSING.search(reason)
+    if not match or settings.get("cwd") or os.path.isabs(match.group(1)):
+        return ""
+    missing = match.group(1)
+    source = settings.get("source_dir")
+    if source and os.path.exists(os.path.join(source, missing)):
+        return ""
+    if os.path.exists(missing):
+        return f" ({missing} exists from {os.getcwd()}: run nodes there with --cwd {os.getcwd()})"
+    return ""
