@@ -36,7 +36,11 @@ def print_json(data: Any) -> None:
 
 
 def write_output(path: Path, text: str) -> None:
+    """Atomically (a full disk leaves no half file), with one line naming the path on failure."""
+    from ..core.errors import StorageError
+    from ..store.runs import atomic_write
+
     try:
-        path.write_text(text)
+        atomic_write(path, text)
     except OSError as err:
-        raise AutoResearchError(f"cannot write {path}: {err.strerror}") from None
+        raise StorageError.from_os_error(err, path) from None

@@ -50,8 +50,8 @@ class RunLock:
             holder = _holder(fd)
             os.close(fd)
             raise RunActiveError(
-                f"run {self.path.parent.name} is being written by another process{holder}: one writer per run; "
-                f"wait for it to end or stop it, then {what} again"
+                f"run {self.path.parent.name} is still running in another process{holder}: one writer per "
+                f"run; wait for it to end or stop it, then {what} again"
             ) from None
         try:
             os.ftruncate(fd, 0)
