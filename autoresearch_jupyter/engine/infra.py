@@ -6,22 +6,26 @@ runs again on resume, instead of being recorded as a buggy change and never retr
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
+from ..core.errors import StorageError
 from ..executors import JobResult
 
 _DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded|\[Errno (28|122)\]")
 _MISSING = re.compile(r"No such file or directory: '([^']+)'")
 
 
-def disk_full(result: JobResult, reason: str) -> str | None:
+def disk_full(result: JobResult, reason: str, node_dir: Path) -> str | None:
     """Why ``result`` is this machine's failure (the disk filled up), or None."""
     if not result.exit_code or result.timed_out or result.cancelled:
         return None
     if _DISK_FULL.search(reason):
-        return f"the disk filled up while it ran ({reason[:160]})"
+        where = StorageError.from_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), node_dir)
+        return f"{where}: the disk filled up while it ran ({reason[:120]}); it runs again on resume"
     return None
 
 

@@ -499,7 +499,9 @@ class Search:
         return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
-        infra = result.infra_error or disk_full(result, failure_reason(result.output_tail, result.exit_code))
+        infra = result.infra_error or disk_full(
+            result, failure_reason(result.output_tail, result.exit_code), Path(result.log_path).parent
+        )
         if infra:  # this machine failed, not the node: stop; the node stays unfinished and runs on resume
             self._infra_failed = True
             try:

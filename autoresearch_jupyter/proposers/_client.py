@@ -11,8 +11,9 @@ The endpoint is outside our control, so nothing it does may crash or stall the r
   timeout is per read, so a server that drips a byte every few seconds would hold it forever):
   each attempt runs in a worker thread that is abandoned at the deadline;
 - transient faults (timeouts, refused connections, 429, 5xx) are retried ``llm_retries`` times
-  by our loop, waiting with backoff or for ``Retry-After``, capped at ``RETRY_AFTER_CAP`` seconds
-  (and saying so); every retry and wait is recorded (``Reply.attempts``, the node's meta);
+  by our loop, waiting with backoff or for ``Retry-After``, capped at the request timeout (at most
+  ``RETRY_AFTER_CAP`` seconds, and saying so); every retry and wait is recorded (``Reply.attempts``,
+  the node's meta);
 - an answer that is not a chat completion (HTML, a body that is not JSON, a stream cut short)
   raises :class:`BadAnswerError`: the proposer records a rejected node and the search goes on;
 - what is left (endpoint down, bad key) becomes one ProposerError line saying how to go on: the
@@ -195,10 +196,11 @@ class ChatClient:
         asked = _retry_after(getattr(getattr(err, "response", None), "headers", None))
         if asked is None:
             return min(BACKOFF[1], BACKOFF[0] * 2**attempt)
-        if asked > RETRY_AFTER_CAP:
-            logger.warning("%s asked to wait %g s before retrying (Retry-After); waiting %g s, the cap",
-                           self.url, asked, RETRY_AFTER_CAP)
-            return RETRY_AFTER_CAP
+        cap = min(RETRY_AFTER_CAP, max(1.0, self.settings.llm_timeout))
+        if asked > cap:
+            logger.warning("%s asked to wait %g s before retrying (Retry-After); waiting %g s, the cap "
+                           "(the request timeout, at most %g s)", self.url, asked, cap, RETRY_AFTER_CAP)
+            return cap
         return max(0.0, asked)
 
     def _short(self, err: BaseException) -> str:
