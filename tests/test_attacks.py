@@ -157,7 +157,7 @@ except OSError as err:
     print("refused train.py", err)
 with open("mine.txt", "w") as f:  # its own folder is writable
     f.write("ok")
-print(f"m: {{len(done)}}")
+print(f"m: {{len([d for d in done if d != {marker!r}])}}")  # its private /tmp is writable, the host's is not
 """
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "helper.py").write_text("X = 1\n")
@@ -166,7 +166,7 @@ print(f"m: {{len(done)}}")
     assert "m=0" in proc.stdout
     assert not os.path.exists(marker)
     assert sorted(p.name for p in (tmp_path / "project").iterdir()) == ["helper.py", "train.py"]
-    assert "pwned" not in (tmp_path / "project" / "train.py").read_text()
+    assert (tmp_path / "project" / "train.py").read_text() == code
     assert list((tmp_path / "runs").rglob("mine.txt"))
 
 
