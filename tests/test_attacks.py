@@ -34,12 +34,13 @@ for path in glob.glob("/proc/*/environ") + glob.glob("/proc/*/task/*/environ"):
         found.append(open(path, "rb").read().decode(errors="replace"))
     except OSError:
         pass
-home = os.path.expanduser("~")
-for path in glob.glob(home + "/**", recursive=True) + glob.glob({str(home)!r} + "/**", recursive=True):
-    try:
-        found.append(open(path).read())
-    except OSError:
-        pass
+for root in (os.path.expanduser("~"), {str(home)!r}):
+    for folder, _dirs, files in os.walk(root):  # dotfiles too
+        for name in files:
+            try:
+                found.append(open(os.path.join(folder, name)).read())
+            except OSError:
+                pass
 found.append(str(os.environ))
 leaks = [text[text.index("sk-attack-"):][:60] for text in found if "sk-attack-" in text]
 print("LEAK", leaks if leaks else "clean", len(found))  # a leak lands in output.log, which the test reads

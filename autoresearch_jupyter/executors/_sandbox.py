@@ -114,11 +114,13 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
     """Folders the interpreter needs (prefixes, site-packages, the executable's folder): they stay
     visible even when they live under the hidden home or /tmp."""
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]
+        # sys.path[0] is where this process was started (the script's folder or the working
+        # directory), not part of the interpreter: the sandbox must not show it through
+        paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path[1:]]
     else:
         try:
             out = subprocess.run(
-                [python, "-c", "import sys; print('\\n'.join([sys.prefix, sys.base_prefix, *sys.path]))"],
+                [python, "-c", "import sys; print('\\n'.join([sys.prefix, sys.base_prefix, *sys.path[1:]]))"],
                 capture_output=True, timeout=60, text=True,
             ).stdout
         except (OSError, subprocess.SubprocessError):
