@@ -475,6 +475,7 @@ class Search:
         source = self.settings["source_dir"]
         job = Job(
             mirror=Path(source) if source and not self.settings["cwd"] else None,
+            readonly=(self.run_dir.path.resolve(),),  # the sandbox shows the run folder read-only
             node_id=node.id,
             script=self.run_dir.script_path(node.id).resolve(),
             workdir=node_dir.resolve(),

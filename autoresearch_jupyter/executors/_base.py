@@ -34,6 +34,7 @@ class Job:
     cwd: Path | None = None  # where the script runs; None: workdir (nodes isolated from each other)
     mirror: Path | None = None  # a folder whose entries show (read-only links) in workdir: the source
     # folder, so files found next to __file__ or the working directory resolve as they do there
+    readonly: tuple[Path, ...] = ()  # folders the sandbox shows read-only (the run folder: use.pkl)
 
     @property
     def run_in(self) -> Path:

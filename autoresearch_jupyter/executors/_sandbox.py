@@ -199,7 +199,7 @@ def job_readonly(job: Job, env: Mapping[str, str]) -> list[str]:
     """Folders a job reads that the sandbox must show: its PYTHONPATH (the source folder), the
     folder it mirrors, and its working directory when that is not the node folder."""
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isdir(p)]
-    for extra in (job.mirror, job.cwd):
+    for extra in (job.mirror, job.cwd, *job.readonly):
         if extra is not None and os.path.isdir(extra):
             paths.append(os.fspath(extra))
     return [os.path.realpath(p) for p in paths]
