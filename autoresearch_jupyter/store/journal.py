@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import logging
 import math
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..core.errors import JournalError, StorageError
+from .chain import ChainCheck, last_line, line_hash
 from .journal_format import (
     FINISH_FIELDS,
     JOURNAL_VERSION,
@@ -96,7 +96,7 @@ class Journal:
         """What opening had to fix at the end of the file (a torn last line), or None."""
         if self.repaired:
             logger.warning("%s: %s", self.path, self.repaired)
-        last = _last_line(self.path)
+        last = last_line(self.path)
         self._prev = line_hash(last) if last is not None else (anchor or line_hash(b""))
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self.path, flags, 0o644)
@@ -217,30 +217,6 @@ class Journal:
         self.append(node_updated_event(node_id, t=t, **fields))
 
 
-def line_hash(data: bytes) -> str:
-    """The chain's hash of one line (without its newline) or of run.json's bytes: 128 bits of SHA-256."""
-    return hashlib.sha256(data).hexdigest()[:32]
-
-
-def _last_line(path: Path) -> bytes | None:
-    """The file's last non-empty line, or None for an empty or missing file."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            pos, tail = size, b""
-            while pos > 0:
-                begin = max(0, pos - 65536)
-                f.seek(begin)
-                tail = f.read(pos - begin) + tail
-                stripped = tail.rstrip(b"\n")
-                if b"\n" in stripped or begin == 0:
-                    return stripped.rsplit(b"\n", 1)[-1] if stripped else None
-                pos = begin
-    except FileNotFoundError:
-        return None
-    return None
-
-
 def repair_tail(path: Path) -> str | None:
     """Make the file end at a line boundary, so the next event is not glued to a torn one.
 
@@ -338,10 +314,8 @@ class _Replayer:
 
     def __init__(self, source: str, *, run_json: bytes | None = None, live: bool | None = None) -> None:
         self.source = source
-        self.anchor = line_hash(run_json) if run_json is not None else None
+        self.chain = ChainCheck(source, line_hash(run_json) if run_json is not None else None)
         self.live = live
-        self.chained = False  # a line with "prev" was seen: from there on every line must chain
-        self.unchained = False  # lines without "prev" came first (a run written before chaining)
         self.tree = Tree()
         self.warnings: list[str] = []
         self.dropped_warnings = 0
@@ -391,7 +365,7 @@ class _Replayer:
                     f"{self.source}:{i + 1}: not a journal event ({str(err).splitlines()[0][:80]}); the journal is "
                     "damaged in the middle: fix or delete that line, later events depend on it"
                 ) from None
-            self.check_chain(event, previous, i + 1)
+            self.chain.check(event, previous, i + 1)
             previous = line
             count += 1
             version = event.get("v", JOURNAL_VERSION)
@@ -413,32 +387,6 @@ class _Replayer:
             self.warnings.append(f"{self.source}: ... and {self.dropped_warnings} more warnings")
         return self.result(count, t)
 
-    def check_chain(self, event: dict[str, Any], previous: bytes | None, lineno: int) -> None:
-        """Each line carries the hash of the line before (the first: of run.json); run events pin
-        run.json. The first line that does not follow raises JournalError."""
-        prev = event.get("prev")
-        if prev is None:
-            if self.chained:
-                raise self.tampered(lineno, "it carries no hash of the line before, as every line after line "
-                                    "1 of a chained journal does (a line added by hand?)")
-            self.unchained = True
-            return
-        self.chained = True
-        if previous is not None:
-            if prev != line_hash(previous):
-                raise self.tampered(lineno, f"line {lineno - 1} is not the line this one was written after")
-        elif self.anchor is not None and prev != self.anchor:
-            raise self.tampered(lineno, "run.json is not the one this journal was started with (it was modified)")
-        pinned = event.get("run_json")
-        if pinned is not None and self.anchor is not None and pinned != self.anchor:
-            raise self.tampered(lineno, "run.json is not the one this line pinned (it was modified after the run started)")
-
-    def tampered(self, lineno: int, why: str) -> JournalError:
-        return JournalError(
-            f"{self.source}:{lineno}: the run record was modified: {why}; refusing to use it "
-            "(restore the run from a copy, or delete it)"
-        )
-
     def result(self, count: int, updated_at: float | None) -> Replay:
         if self.last_run in ("run_started", "run_resumed"):
             alive = self.live if self.live is not None else pid_alive(self.pid, self.host, since=self.run_t)
@@ -453,7 +401,7 @@ class _Replayer:
             started_at=self.started_at, finished_at=finished_at, pid=self.pid, host=self.host,
             reason=reason, resumes=self.resumes, updated_at=updated_at,
             summary=self.summary if state == self.end_state else None,
-            verified=self.chained and not self.unchained and (self.anchor is not None or count == 0),
+            verified=self.chain.verified(count),
         )
 
     # node events
