@@ -7,13 +7,16 @@ runs again on resume, instead of being recorded as a buggy change and never retr
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..core.errors import StorageError
 from ..executors import JobResult
+
+logger = logging.getLogger("autoresearch_jupyter.engine.search")
 
 _DISK_FULL = re.compile(r"No space left on device|Disk quota exceeded|\[Errno (28|122)\]")
 _MISSING = re.compile(r"No such file or directory: '([^']+)'")
@@ -42,3 +45,23 @@ def cwd_hint(reason: str, settings: Mapping[str, Any]) -> str:
     if os.path.exists(missing):
         return f" ({missing} exists from {os.getcwd()}: run nodes there with --cwd {os.getcwd()})"
     return ""
+
+
+def tolerate(action: Callable[[], object], what: str) -> None:
+    """Run ``action``; a failed write only warns (the run is already stopping over a broken disk)."""
+    try:
+        action()
+    except (OSError, StorageError) as err:
+        logger.warning("%s: %s", what, err)
+
+
+def write_best(path: Path, script: str, *, broken: bool) -> None:
+    """best.py, atomically; when the disk is what stopped the run, a failure here only warns."""
+    from ..store.runs import atomic_write
+
+    try:
+        atomic_write(path, script)
+    except OSError as err:
+        if not broken:
+            raise StorageError.from_os_error(err, path) from None
+        logger.warning("best.py not written: %s", err)

@@ -26,7 +26,7 @@ from ..core.errors import (
 )
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
-from .infra import cwd_hint, disk_full
+from .infra import cwd_hint, disk_full, tolerate, write_best
 from ..store.journal import Journal
 from ..core.metrics import read_metric
 from ..core.node import Node, Operator, Status
@@ -34,7 +34,7 @@ from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
 from ..store.lock import RunLock
-from ..store.runs import RunDir, atomic_write, summarize
+from ..store.runs import RunDir, summarize
 from ..core.tree import Tree
 
 logger = logging.getLogger(__name__)
@@ -505,11 +505,8 @@ class Search:
         )
         if infra:  # this machine failed, not the node: stop; the node stays unfinished and runs on resume
             self._infra_failed = True
-            try:
-                assert self._journal is not None
-                self._journal.node_updated(node.id, meta={"infra_failure": infra})
-            except OSError:
-                pass
+            assert self._journal is not None
+            tolerate(lambda: self._journal.node_updated(node.id, meta={"infra_failure": infra}), "not recorded")
             raise StorageError(f"node {node.id}: {infra}")
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
             if not self._closing:
@@ -607,25 +604,14 @@ class Search:
     def _finish(self, state: str, reason: str | None) -> None:
         assert self.run_dir is not None
         broken = self._infra_failed or (state == "failed" and (reason or "").startswith("cannot write"))
-        if self._journal is not None:
-            try:
-                self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol))
-            except OSError as err:  # the disk that stopped the run may refuse this line too
-                logger.warning("could not record the end of the run: %s", err)
-            finally:
-                try:
-                    self._journal.close()
-                except OSError:
-                    pass
+        if self._journal is not None:  # the disk that stopped the run may refuse these too: warnings then
+            tolerate(lambda: self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol)),
+                     "could not record the end of the run")
+            tolerate(self._journal.close, "could not close the journal")
         best = self.tree.best(self.protocol)
         if best is not None:
             script = export.export_script(self.tree, self.protocol, best.id, run_id=self.run_dir.id)
-            try:
-                atomic_write(self.run_dir.best_path, script)  # never a 0-byte best.py
-            except OSError as err:
-                if not broken:
-                    raise StorageError.from_os_error(err, self.run_dir.best_path) from None
-                logger.warning("best.py not written: %s", err)
+            write_best(self.run_dir.best_path, script, broken=broken)  # atomic: never a 0-byte best.py
         self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
 
 
