@@ -323,3 +323,28 @@ print("m: 1")
         assert (run / "best.py").stat().st_size > 0
     finally:
         subprocess.run(["umount", "-l", str(runs)], capture_output=True)
+
+
+def test_host_unix_sockets_under_run_are_out_of_reach(tmp_path: Path, sandbox: None) -> None:
+    if not os.path.isdir("/run") or not os.access("/run", os.W_OK):
+        pytest.skip("needs a writable /run to place a socket there")
+    path = f"/run/autoresearch-attack-{uuid.uuid4().hex[:8]}.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    code = f"""import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect({path!r})
+    print("m: 0")
+except OSError as err:
+    print("refused", err)
+    print("m: 1")
+"""
+    try:
+        for warm in ("off", "on"):
+            proc = run_script(tmp_path, code, "--warm", warm)
+            assert proc.returncode == 0 and "m=1" in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        server.close()
+        os.unlink(path)

@@ -136,3 +136,21 @@ def test_a_killed_writer_releases_its_lock(tmp_path: Path) -> None:
     holder.kill()
     holder.wait()
     assert is_locked(run.path) is False
+
+
+def test_a_legacy_run_resumes_and_gets_a_lock(tmp_path: Path) -> None:
+    from autoresearch_jupyter.engine.search import Search
+
+    run = make_run(tmp_path, nodes=1)
+    old = [json.loads(line) for line in lines(run)]
+    for event in old:
+        event.pop("prev"), event.pop("run_json", None)
+    old = [e for e in old if e["event"] != "run_finished"]  # it was interrupted; its writer (pid 0) is gone
+    for event in old:
+        if event["event"] == "run_started":
+            event["pid"] = 0
+    run.journal_path.write_text("".join(json.dumps(e) + "\n" for e in old))
+    (run.path / ".lock").unlink(missing_ok=True)
+    search = Search.resume(run, steps=0)
+    assert is_locked(run.path) is True  # held from resume on
+    search._run_lock.release()

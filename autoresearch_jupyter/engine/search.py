@@ -27,13 +27,13 @@ from ..core.errors import (
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from .infra import cwd_hint, disk_full, tolerate, write_best
-from ..store.journal import Journal
+from ..store.journal import Journal, pid_alive
 from ..core.metrics import read_metric
 from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
-from ..store.lock import RunLock
+from ..store.lock import RunLock, is_locked
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree
 
@@ -160,10 +160,11 @@ class Search:
         callbacks: Iterable[Callback] = (),
     ) -> "Search":
         """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
+        legacy = is_locked(run_dir.path) is None  # written by a version without the lock: judge by its pid
         lock = run_dir.lock("resume")  # one writer per run, held until the resumed search ends
         try:
             replay = run_dir.load()
-            if replay.state == "running" and not replay.verified:  # an older version's writer, by its pid
+            if legacy and replay.finished_at is None and pid_alive(replay.pid, replay.host):
                 raise RunActiveError(
                     f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
                 )

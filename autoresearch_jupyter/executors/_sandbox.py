@@ -2,7 +2,8 @@
 
 A node is untrusted code. Under the sandbox it gets its own PID namespace (it sees no other
 process, so no parent's ``/proc/<pid>/environ``; when it ends, everything it started ends), the
-file system read-only except its node folder, a private ``/tmp`` and ``/dev/shm``, an empty home
+file system read-only except its node folder, a private ``/tmp`` and ``/dev/shm``, an empty
+``/run`` (Unix sockets such as docker's or D-Bus's ignore read-only mounts), an empty home
 (the user's ``~/.ssh``, ``~/.aws``, ``~/.netrc`` are not there; ``allow`` passes folders through),
 optionally no network, and ``/dev/nvidia*`` when GPUs are in use.
 
@@ -180,6 +181,11 @@ def bwrap_argv(
     hidden = _hidden_roots()
     for root in hidden:
         argv += ["--tmpfs", root]
+    if os.path.isdir("/run") and not os.path.islink("/run"):
+        # sockets ignore read-only mounts (docker.sock, D-Bus, the user's agents): hide them all,
+        # keeping only the resolver's files that /etc/resolv.conf may point to
+        argv += ["--tmpfs", "/run", "--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve",
+                 "--ro-bind-try", "/run/resolvconf", "/run/resolvconf"]
     if gpus:
         for dev in gpu_devices({"CUDA_VISIBLE_DEVICES": "0"}):
             argv += ["--dev-bind-try", dev, dev]
