@@ -348,3 +348,33 @@ except OSError as err:
     finally:
         server.close()
         os.unlink(path)
+
+
+def test_a_node_started_from_a_real_kernel_cannot_read_the_kernels_secrets(tmp_path: Path, sandbox: None,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ipykernel")
+    manager = pytest.importorskip("jupyter_client.manager")
+    spec = tmp_path / "jupyter" / "kernels" / "autoresearch-attack"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "attack", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)  # the kernel has it; its nodes must not get it
+    work = tmp_path / "nb"
+    work.mkdir()
+    km, kc = manager.start_new_kernel(kernel_name="autoresearch-attack", cwd=str(work))
+    try:
+        kc.execute_interactive("%load_ext autoresearch_jupyter", timeout=60)
+        cell = ("%%autoresearch --metric m --maximize --steps 0 --proposer mutate\nimport glob\nfound = []\n"
+                "for p in glob.glob('/proc/*/environ'):\n    try:\n        found.append(open(p, 'rb').read())\n"
+                "    except OSError:\n        pass\nleaks = [t for t in found if b'sk-attack-' in t]\n"
+                "print('LEAK', leaks)\nprint(f'm: {1 - len(leaks)}')\n")
+        kc.execute_interactive(cell, timeout=120)
+    finally:
+        km.shutdown_kernel(now=True)
+    logs = list((work / ".autoresearch").rglob("output.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text()
+        assert "m: 1" in text and SECRET not in text
