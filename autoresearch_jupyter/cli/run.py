@@ -71,7 +71,8 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     llm.add_argument("--max-cost", type=float, default=None, help="cost budget of the run (needs --price-in/out)")
     llm.add_argument("--price-in", type=float, default=None, help="price per 1M prompt tokens")
     llm.add_argument("--price-out", type=float, default=None, help="price per 1M completion tokens")
-    llm.add_argument("--llm-timeout", type=positive_float, default=None, help="seconds to wait for an answer (120)")
+    llm.add_argument("--llm-timeout", type=positive_float, default=None,
+                     help="seconds for each whole request, however slowly the answer arrives (120)")
     llm.add_argument("--llm-retries", type=non_negative_int, default=None,
                      help="retries with backoff on timeouts, 429 and 5xx before the run stops (3)")
     llm.add_argument("--hybrid-after", type=float, default=None, metavar="FRACTION",

@@ -223,6 +223,8 @@ class _Core:
                 if job is not None and (workspace is None or not _inside(os.path.realpath(job.workdir), workspace)):
                     workspace = os.path.realpath(Path(job.workdir).parent)
                 visible = [*needs, str(ZYGOTE_SCRIPT.parent)]
+                if workspace is not None:
+                    os.makedirs(workspace, exist_ok=True)  # bwrap binds only folders that exist
                 writable = [workspace] if workspace is not None else []
                 prefix = bwrap_argv(sandbox, writable=writable, readonly=visible, python=self.settings.python,
                                     chdir="/", gpus=bool(self.gpus) or bool(gpu_devices()), die_with_parent=False)
