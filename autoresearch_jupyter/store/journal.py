@@ -86,10 +86,15 @@ class Journal:
         anchor: str | None = None,
     ) -> None:
         """``anchor``: the hash of the run's run.json (``line_hash``), pinned by the first line and
-        every run event; None for a journal without a run.json."""
+        every run event; by default that of the run.json beside the journal, if there is one."""
         self.path = Path(path)
         self.durable = durable
         self.sync_interval = sync_interval
+        if anchor is None:  # a run.json beside it is what the chain pins
+            try:
+                anchor = line_hash((self.path.parent / "run.json").read_bytes())
+            except OSError:
+                pass
         self.anchor = anchor
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired = repair_tail(self.path)
