@@ -51,7 +51,7 @@ print(f"m: {{1 if not leaked else 0}}")
         proc = run_script(tmp_path, code, "--warm", warm,
                           env={"HOME": str(home), "OPENAI_API_KEY": SECRET, "MY_SERVICE_TOKEN": SECRET})
         assert proc.returncode == 0, proc.stderr
-        assert "m=1" in proc.stdout, proc.stdout
+        assert "baseline m: 1\n" in proc.stdout, proc.stdout
         for path in (tmp_path / "runs").rglob("*"):
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), path
@@ -164,7 +164,7 @@ print(f"m: {{len([d for d in done if d != {marker!r}])}}")  # its private /tmp i
     (tmp_path / "project" / "helper.py").write_text("X = 1\n")
     proc = run_script(tmp_path, code)
     assert proc.returncode == 0, proc.stderr
-    assert "m=0" in proc.stdout
+    assert "baseline m: 0\n" in proc.stdout
     assert not os.path.exists(marker)
     assert sorted(p.name for p in (tmp_path / "project").iterdir()) == ["helper.py", "train.py"]
     assert (tmp_path / "project" / "train.py").read_text() == code
@@ -201,10 +201,10 @@ print(f"m: {{ok}}")
         for warm in ("off", "on"):
             proc = run_script(tmp_path, code, "--no-network", "--warm", warm)
             assert proc.returncode == 0, proc.stderr
-            assert "m=0" in proc.stdout
+            assert "baseline m: 0\n" in proc.stdout
         assert accepted == []
         proc = run_script(tmp_path, code)  # with the network: the same script connects
-        assert "m=1" in proc.stdout and len(accepted) == 1
+        assert "baseline m: 1\n" in proc.stdout and len(accepted) == 1
     finally:
         stop.set()
         thread.join()
@@ -344,7 +344,7 @@ except OSError as err:
     try:
         for warm in ("off", "on"):
             proc = run_script(tmp_path, code, "--warm", warm)
-            assert proc.returncode == 0 and "m=1" in proc.stdout, proc.stdout + proc.stderr
+            assert proc.returncode == 0 and "baseline m: 1\n" in proc.stdout, proc.stdout + proc.stderr
     finally:
         server.close()
         os.unlink(path)

@@ -120,7 +120,7 @@ def test_allow_path_passes_a_folder_through(tmp_path: Path, sandbox: None, monke
     assert proc.returncode == 1 and "No such file" in proc.stderr  # home is empty in the sandbox
     proc = cli("run", "project/train.py", "--metric", "m", "--maximize", "--steps", "0", "--runs-dir", str(tmp_path / "runs"),
                "--allow-path", str(home / "data"), cwd=tmp_path, env={"HOME": str(home)})
-    assert proc.returncode == 0 and "m=42" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "baseline m: 42\n" in proc.stdout, proc.stderr
 
 
 def test_without_bubblewrap_auto_says_it_once_and_require_refuses(tmp_path: Path) -> None:
@@ -144,4 +144,4 @@ def test_require_mode_runs_where_bubblewrap_works(tmp_path: Path, sandbox: None)
     proc = cli("run", "train.py", "--metric", "m", "--maximize", "--steps", "0", "--sandbox", "require",
                "--warm", "off", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "m=2" in proc.stdout  # bwrap's init and the node itself
+    assert "baseline m: 2\n" in proc.stdout  # bwrap's init and the node itself

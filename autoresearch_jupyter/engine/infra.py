@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 from ..core.errors import StorageError
 from ..executors import JobResult
@@ -32,14 +32,14 @@ def disk_full(result: JobResult, reason: str, node_dir: Path) -> str | None:
     return None
 
 
-def cwd_hint(reason: str, settings: Mapping[str, Any]) -> str:
+def cwd_hint(reason: str, *, cwd: str | None, source_dir: str | None) -> str:
     """The ``--cwd`` hint, only when it would help: the missing relative path exists from the
     folder the run was started in, and not in the source folder (which every node sees)."""
     match = _MISSING.search(reason)
-    if not match or settings.get("cwd") or os.path.isabs(match.group(1)):
+    if not match or cwd or os.path.isabs(match.group(1)):
         return ""
     missing = match.group(1)
-    source = settings.get("source_dir")
+    source = source_dir
     if source and os.path.exists(os.path.join(source, missing)):
         return ""
     if os.path.exists(missing):
