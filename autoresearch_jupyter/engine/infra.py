@@ -53,15 +53,3 @@ def tolerate(action: Callable[[], object], what: str) -> None:
         action()
     except (OSError, StorageError) as err:
         logger.warning("%s: %s", what, err)
-
-
-def write_best(path: Path, script: str, *, broken: bool) -> None:
-    """best.py, atomically; when the disk is what stopped the run, a failure here only warns."""
-    from ..store.runs import atomic_write
-
-    try:
-        atomic_write(path, script)
-    except OSError as err:
-        if not broken:
-            raise StorageError.from_os_error(err, path) from None
-        logger.warning("best.py not written: %s", err)
