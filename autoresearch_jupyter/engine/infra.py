@@ -43,7 +43,7 @@ def cwd_hint(reason: str, *, cwd: str | None, source_dir: str | None) -> str:
     if source and os.path.exists(os.path.join(source, missing)):
         return ""
     if os.path.exists(missing):
-        return f" ({missing} exists from {os.getcwd()}: run nodes there with --cwd {os.getcwd()})"
+        return f" ({missing} exists in {os.getcwd()}, where the run started: run the nodes there)"
     return ""
 
 

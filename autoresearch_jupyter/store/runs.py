@@ -287,29 +287,26 @@ def _runs_dir_error(runs: Path, err: OSError) -> StorageError:
 
 
 class _names_lock:
-    """Holds ``<runs>/.names.lock`` while a name is checked and its run folder made."""
+    """Holds an flock on the runs folder itself while a name is checked and its run folder made
+    (no lock file: nothing new appears among the runs)."""
 
     def __init__(self, runs: Path) -> None:
-        self.lock = RunLock(runs)
-        self.lock.path = runs / ".names.lock"
+        self.runs = runs
+        self.fd = -1
 
     def __enter__(self) -> None:
-        import time as _time
+        try:
+            import fcntl
 
-        deadline = _time.monotonic() + 30.0
-        while True:
-            try:
-                self.lock.acquire("start the run")
-                return
-            except StorageError:
-                return  # a runs folder we cannot lock (read-only): the name check still runs
-            except AutoResearchError:
-                if _time.monotonic() > deadline:
-                    raise
-                _time.sleep(0.02)
+            self.fd = os.open(self.runs, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+            fcntl.flock(self.fd, fcntl.LOCK_EX)  # two runs started at once wait for each other here
+        except (ImportError, OSError):
+            pass  # no locks here (or a folder we cannot open): the name check still runs
 
     def __exit__(self, *exc: object) -> None:
-        self.lock.release()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _json_default(obj: Any) -> Any:
