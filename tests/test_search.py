@@ -101,12 +101,17 @@ def test_a_failing_baseline_stops_the_run_with_its_output(tmp_path, scripted):
     assert "baseline failed: RuntimeError: no data file" in message and "loading" in message
 
 
-def test_a_baseline_error_names_the_setting_and_the_faces_name_the_option(tmp_path, scripted):
+def test_a_baseline_error_names_the_setting_and_the_faces_name_the_option(tmp_path, scripted, monkeypatch):
     from autoresearch_jupyter.core.errors import with_options
 
     code = "print(open('data.txt').read())\n"
+    with pytest.raises(BaselineError) as info:  # a file that exists nowhere: running elsewhere would not help
+        make_search(tmp_path / "a", scripted([]), code=code).run()
+    assert info.value.settings == () and "see --cwd" not in with_options(info.value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.txt").write_text("here\n")  # where the run started: the hint names the setting
     with pytest.raises(BaselineError) as info:
-        make_search(tmp_path, scripted([]), code=code).run()
+        make_search(tmp_path / "b", scripted([]), code=code).run()
     err = info.value
     assert err.settings == ("cwd",) and "--" not in str(err).splitlines()[0]  # the engine names no flag
     first = with_options(err).splitlines()[0]

@@ -205,6 +205,8 @@ def _convert(option: Option, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise bad()
+        if spec.repeat:  # each occurrence may itself be a comma-separated list
+            items = [part for item in items for part in str(item).split(",")]
         return tuple(str(item).strip() for item in items if str(item).strip())
     if kind is bool:
         if not isinstance(value, bool):
@@ -379,7 +381,8 @@ class LLMOptions(_Group):
                                      section="llm")
     price_in: float | None = setting(None, "price per 1M prompt tokens", minimum=0, section="llm")
     price_out: float | None = setting(None, "price per 1M completion tokens", minimum=0, section="llm")
-    llm_timeout: float = setting(120.0, "seconds to wait for an answer before retrying", positive=True,
+    llm_timeout: float = setting(120.0, "seconds for each whole request, however slowly the answer arrives",
+                                 positive=True,
                                  unit="seconds", section="llm")
     llm_retries: int = setting(3, "retries with backoff on timeouts, 429 and 5xx before the run stops", minimum=0,
                                section="llm")
@@ -452,14 +455,19 @@ class ExecutorSettings(_Group):
     error: ClassVar[type[AutoResearchError]] = ExecutorError
 
     name: str = setting("local", "the executor", choices=("local",), internal=True)
-    workers: int = setting(1, "nodes run at once (0 means 1)", minimum=0)
+    workers: int = setting(1, "nodes run at once", minimum=1)
     warm: str = setting("auto", "pre-import the script's imports in a warm interpreter", choices=("auto", "on", "off"))
-    memory_limit: int | None = setting(None, "address-space limit per node, e.g. 4G", text="size", metavar="SIZE")
+    memory_limit: int | None = setting(None, "memory limit per node over its whole process tree, e.g. 4G",
+                                       text="size", metavar="SIZE")
     gpus: tuple[str, ...] = setting((), "GPU ids for nodes, round-robin, e.g. 0,1", text="list", metavar="IDS")
+    sandbox: str = setting("auto", "run nodes under bubblewrap: auto (where it works, else one warning), require, "
+                           "off", choices=("auto", "require", "off"))
+    allow_path: tuple[str, ...] = setting((), "a folder nodes may see in the sandbox, read-only (PATH:rw to "
+                                          "write there); repeatable", text="list", metavar="PATH", repeat=True)
+    network: bool = setting(True, "nodes may use the network (--no-network: none, needs the sandbox)")
 
     def __post_init__(self) -> None:
         _validate(self)
-        object.__setattr__(self, "workers", max(1, self.workers))
 
     def options(self) -> dict[str, Any]:
         """What the executor is built with (``get_executor(name, **options)``)."""
@@ -468,6 +476,12 @@ class ExecutorSettings(_Group):
             out["memory_limit"] = self.memory_limit
         if self.gpus:
             out["gpus"] = list(self.gpus)
+        if self.sandbox != "auto":
+            out["sandbox"] = self.sandbox
+        if self.allow_path:
+            out["allow_paths"] = list(self.allow_path)
+        if not self.network:
+            out["network"] = False
         return out
 
 

@@ -25,18 +25,20 @@ from ..core.diffs import unified_diff
 from ..core import noise
 from ..core.errors import (
     AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError,
-    RunActiveError,
+    RunActiveError, StorageError,
 )
 from ..executors import Executor, Job, JobResult, get_executor
 from . import measures
 from .guard import Guard, code_hash
-from ..store.journal import Journal
+from .infra import cwd_hint, disk_full, tolerate
+from ..store.journal import Journal, pid_alive
 from ..core.metrics import ambiguity, failure_reason, read_metric
 from .ablation import run_ablation
 from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
+from ..store.lock import RunLock, is_locked
 from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree, TreeSnapshot
@@ -106,6 +108,8 @@ class Search:
         self._smoke = bool(self.settings.smoke)
         self._ambiguous: str | None = None
         self._ablate_only = False
+        self._infra_failed = False
+        self._run_lock: RunLock | None = None  # the run's writer lock, held from prepare() to the end of run()
 
     # ---- construction ------------------------------------------------------------------
 
@@ -128,15 +132,21 @@ class Search:
         The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
         number of nodes, so the resumed session is reproducible and draws anew.
         """
-        replay = run_dir.load()
-        if replay.state == "running":
-            raise RunActiveError(
-                f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
-            )
-        root = replay.tree.root
-        if root is None:
-            raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
-        settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
+        legacy = is_locked(run_dir.path) is None  # written by a version without the lock: judge by its pid
+        lock = run_dir.lock("resume")  # one writer per run, held until the resumed search ends
+        try:
+            replay = run_dir.load()
+            if legacy and replay.finished_at is None and pid_alive(replay.pid, replay.host):
+                raise RunActiveError(
+                    f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
+                )
+            root = replay.tree.root
+            if root is None:
+                raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
+            settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
+        except BaseException:
+            lock.release()
+            raise
         if steps is not None:
             settings = dataclasses.replace(settings, steps=steps)
         search = cls(
@@ -148,6 +158,7 @@ class Search:
             callbacks=callbacks,
         )
         search.run_dir = run_dir
+        search._run_lock = lock
         search._tree = replay.tree
         search._snapshot = replay.tree.snapshot()
         search._resumed = True
@@ -230,13 +241,15 @@ class Search:
                 settings=self.settings.to_dict(),
                 source=self._source,
             )
+        if self._run_lock is None:
+            self._run_lock = self.run_dir.lock("run")
         return self.run_dir
 
     def run(self) -> Outcome:
         """Run the search to its end; raises BaselineError when the baseline does not work."""
         self.prepare()
         assert self._executor is not None and self.run_dir is not None
-        self._journal = Journal(self.run_dir.journal_path)
+        self._journal = self.run_dir.journal()
         self._started = time.monotonic()
         state: str = "failed"
         reason: str | None = "internal error"
@@ -256,10 +269,23 @@ class Search:
         except BaselineError as err:
             state, reason = "failed", str(err).splitlines()[0]
             raise
+        except OSError as err:  # a write of ours failed: one line, the node that hit it runs again on resume
+            if not StorageError.is_storage(err):
+                raise
+            state, reason = "failed", str(StorageError.from_os_error(err))
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
+        except StorageError as err:
+            state, reason = "failed", str(err)
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
         finally:
-            self._cancel_all()
-            self._executor.close()
-            self._finish(state, reason)
+            try:
+                self._cancel_all()
+                self._executor.close()
+                self._finish(state, reason)
+            finally:
+                if self._run_lock is not None:
+                    self._run_lock.release()
+                    self._run_lock = None
         return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self._snapshot)
 
     # ---- the loop ----------------------------------------------------------------------
@@ -272,7 +298,8 @@ class Search:
             imports = top_level_imports(self.code, submodules=True)
         except SyntaxError:
             imports = []
-        self._executor.start(warm_imports=imports, env=self._seed_env())
+        assert self.run_dir is not None
+        self._executor.start(warm_imports=imports, env=self._seed_env(), workspace=self.run_dir.path / "nodes")
 
     def _check_smoke(self) -> None:
         """--smoke on a script that never reads AUTORESEARCH_SMOKE would rerun it whole under the
@@ -474,7 +501,10 @@ class Search:
         }
         if stage == "smoke":
             env["AUTORESEARCH_SMOKE"] = "1"
+        source = self.settings.source_dir
         job = Job(
+            mirror=Path(source) if source and not self.settings.cwd else None,
+            readonly=(self.run_dir.path.resolve(),),  # the sandbox shows the run folder read-only
             node_id=node.id,
             script=self.run_dir.script_path(node.id).resolve(),
             workdir=node_dir.resolve(),
@@ -500,6 +530,15 @@ class Search:
         return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
+        infra = result.infra_error or disk_full(
+            result, failure_reason(result.output_tail, result.exit_code), Path(result.log_path).parent
+        )
+        if infra:  # this machine failed, not the node: stop; the node stays unfinished and runs on resume
+            self._infra_failed = True
+            journal = self._journal
+            assert journal is not None
+            tolerate(lambda: journal.node_updated(node.id, meta={"infra_failure": infra}), "not recorded")
+            raise StorageError(f"node {node.id}: {infra}")
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
             if not self._closing:
                 self._submit(node, "full")
@@ -640,8 +679,9 @@ class Search:
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
         fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
-        if "FileNotFoundError" in (root.reason or "") and not self.settings.cwd:
-            what += " (nodes run in their own folder: use absolute paths, or run them in another folder)"
+        hint = cwd_hint(root.reason or "", cwd=self.settings.cwd, source_dir=self.settings.source_dir)
+        if hint:
+            what += hint
             fixes = ("cwd",)
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
@@ -664,15 +704,17 @@ class Search:
                 continue
             finally:
                 self._inflight.pop(future, None)
+            if self._infra_failed:  # stopping over a broken disk: leave the others unfinished too
+                continue
             self._handle(node, stage, result)
 
     def _finish(self, state: str, reason: str | None) -> None:
         assert self.run_dir is not None
-        if self._journal is not None:
-            try:
-                self._journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol))
-            finally:
-                self._journal.close()
+        journal = self._journal
+        if journal is not None:  # the disk that stopped the run may refuse these too: warnings then
+            tolerate(lambda: journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol)),
+                     "could not record the end of the run")
+            tolerate(journal.close, "could not close the journal")
         self.callbacks.on_run_finished(
             state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
             run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,

@@ -51,4 +51,7 @@ class BestScriptWriter(Callback):
         if self._path is None or self._protocol is None or tree is None or best is None:
             return
         script = export_script(tree, self._protocol, best.id, run_id=self._run_id)
-        atomic_write(self._path, script)
+        try:
+            atomic_write(self._path, script)
+        except OSError as err:  # a full disk stops the run with its own line; the old best.py stays whole
+            logger.warning("best.py not written: %s", err.strerror or err)
