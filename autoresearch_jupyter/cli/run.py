@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..core.errors import ScriptError
+from ..core.errors import EvaluatorError, ScriptError
 from ..engine.options import build_protocol, build_settings
 from ._common import non_negative_int, positive_float, runs_dir_option
 from ._search import execute
@@ -45,7 +45,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="a unique name for the run")
     runs_dir_option(parser)
     parser.add_argument("--json", action="store_true", help="print the final report as JSON")
+    add_eval_arguments(parser)
     add_llm_arguments(parser)
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """The separate evaluator's flags (see evaluation/); shared with `autoresearch evaluate`."""
+    group = parser.add_argument_group("separate evaluation (--eval)")
+    group.add_argument("--eval", type=Path, default=None, metavar="EVALUATE.py",
+                       help="a fixed evaluator run after each node in the node's folder; its printed or "
+                       "report()ed metric is the node's, the node's own number is only 'self-reported'")
+    group.add_argument("--eval-data", type=Path, action="append", default=[], metavar="PATH",
+                       help="a file or folder only the evaluator sees (in $AUTORESEARCH_EVAL_DATA); repeatable")
+    group.add_argument("--eval-timeout", type=positive_float, default=None,
+                       help="seconds per evaluation, enforced (60)")
+    group.add_argument("--holdout", type=Path, action="append", default=[], metavar="PATH",
+                       help="data the search never uses: at the end the evaluator scores the baseline and the "
+                       "best nodes with AUTORESEARCH_EVAL_SPLIT=holdout (in $AUTORESEARCH_HOLDOUT); repeatable")
+    group.add_argument("--holdout-top", type=non_negative_int, default=3,
+                       help="how many next best nodes get a holdout score besides the baseline and the best (3)")
+
+
+def eval_settings(args: argparse.Namespace) -> dict[str, Any] | None:
+    """settings["eval"] from the flags, checked now: a missing evaluator or data path is one line
+    before any folder exists."""
+    if args.eval is None:
+        if args.eval_data or args.holdout or args.eval_timeout is not None:
+            flag = "--eval-data" if args.eval_data else "--holdout" if args.holdout else "--eval-timeout"
+            raise EvaluatorError(f"{flag} needs --eval EVALUATE.py (the evaluator that reads it)")
+        return None
+    from ..evaluation import load_spec
+
+    spec = load_spec(args.eval, timeout=args.eval_timeout, data=args.eval_data, holdout=args.holdout,
+                     holdout_top=args.holdout_top)
+    return spec.to_settings()
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +156,7 @@ def read_script(path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     code = read_script(args.script)
+    evaluation = eval_settings(args)
     protocol = build_protocol(
         code, metric=args.metric, maximize=args.maximize, timeout=args.timeout, seed=args.seed,
         min_delta=args.min_delta, smoke_timeout=args.smoke_timeout,
@@ -132,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
         patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
     )
+    if evaluation is not None:
+        settings["eval"] = evaluation
     from ..engine.search import Search
 
     search = Search(

@@ -49,3 +49,7 @@ class ProposerError(AutoResearchError):
 
 class BudgetExhaustedError(AutoResearchError):
     """A token or cost budget of the run is spent; the search ends normally."""
+
+
+class EvaluatorError(AutoResearchError):
+    """The separate evaluator (--eval) is missing, does not parse, or its data is missing."""

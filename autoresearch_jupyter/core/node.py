@@ -17,6 +17,7 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"  # killed by the runner at the protocol's time budget
     REJECTED = "rejected"  # refused by the guard before any compute was spent
     CANCELLED = "cancelled"  # stopped by the user before it finished
+    EVAL_FAILED = "eval_failed"  # ran, but the separate evaluator (--eval) could not grade it
 
     def is_finished(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)

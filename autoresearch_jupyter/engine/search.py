@@ -29,6 +29,7 @@ from ..core.metrics import read_metric
 from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
+from ..evaluation import Grading
 from ..core.protocol import Protocol
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree
@@ -140,6 +141,8 @@ class Search:
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
+        # ---- separate evaluation (evaluation/): None unless the run has an evaluator (--eval) ----
+        self._grading = Grading.from_settings(self.settings, protocol)
 
     # ---- construction ------------------------------------------------------------------
 
@@ -230,6 +233,9 @@ class Search:
                 settings=self.settings,
                 source=self._source,
             )
+        if self._grading is not None:  # ---- evaluation hook 1: the grader wraps the executor ----
+            assert self._executor is not None
+            self._executor = self._grading.wrap(self._executor, self.run_dir.path)
         return self.run_dir
 
     def run(self) -> Outcome:
@@ -247,6 +253,8 @@ class Search:
             )
             self._start_executor()
             state, reason = self._loop()
+            if self._grading is not None and state == "finished":  # ---- evaluation hook 3: holdout ----
+                self._grading.holdout(self.tree, self._record_meta)
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
         except BaselineError as err:
@@ -504,6 +512,10 @@ class Search:
         elif result.error or result.exit_code:
             reason = result.error or failure_reason(result.output_tail, result.exit_code)
             fields.update(status=Status.BUGGY, reason=smoke + reason)
+        elif self._grading is not None and stage == "full":  # ---- evaluation hook 2: the evaluator decides ----
+            fields.update(self._grading.fields(node, result))
+            if fields["status"] is Status.OK:
+                fields["kept"] = self._keeps(node, fields["metric"])
         else:
             output = _read_text(result.log_path)
             metric, why = read_metric(
@@ -535,6 +547,8 @@ class Search:
             "(raise --timeout or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        if root.status is Status.EVAL_FAILED and self._grading is not None:  # ---- evaluation hook 2b ----
+            raise BaselineError(self._grading.baseline_problem(root))
         if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
             what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
@@ -542,6 +556,13 @@ class Search:
             f"{what}. The search needs a working baseline that prints "
             f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
         )
+
+    def _record_meta(self, node: Node, meta: dict[str, Any]) -> None:
+        """Merge facts learnt after a node finished (its holdout score) into it and the journal."""
+        assert self._journal is not None
+        with self._lock:
+            node.meta = {**node.meta, **meta}
+        self._journal.node_updated(node.id, meta=meta)
 
     def _cancel_all(self) -> None:
         if not self._inflight or self._executor is None:

@@ -32,6 +32,13 @@ class Job:
     env: Mapping[str, str]  # AUTORESEARCH_* variables from the search, added to the scrubbed env
     log_name: str = "output.log"  # smoke runs use another name so the full run's log is kept apart
     cwd: Path | None = None  # where the script runs; None: workdir (nodes isolated from each other)
+    hidden_paths: tuple[Path, ...] = ()
+    """Files and folders this job must not see (evaluator-only data, the evaluator itself). A
+    sandboxing executor makes each one absent or empty inside the job; the plain local executor
+    cannot hide anything and ignores it (the search says so once)."""
+    extra_ro_binds: tuple[Path, ...] = ()
+    """Paths this job must see read-only even where the sandbox hides the run's record (an
+    evaluator job reads its node's outputs, its own script and its data through them)."""
 
     @property
     def run_in(self) -> Path:

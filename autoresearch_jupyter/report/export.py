@@ -242,7 +242,7 @@ def _usage(nodes: Iterable[Node]) -> UsageTotals | None:
 def _failures(nodes: Iterable[Node]) -> tuple[FailureGroup, ...]:
     groups: dict[str, list[int]] = {}
     for node in nodes:
-        if node.status in (Status.BUGGY, Status.TIMEOUT, Status.REJECTED):
+        if node.status in (Status.BUGGY, Status.TIMEOUT, Status.REJECTED, Status.EVAL_FAILED):
             groups.setdefault(failure_reason(node), []).append(node.id)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
     return tuple(FailureGroup(reason, len(ids), tuple(ids[:_EXAMPLE_IDS])) for reason, ids in ordered)

@@ -43,6 +43,7 @@ _ANSI = {
     Status.TIMEOUT.value: "\x1b[33m",
     Status.REJECTED.value: "\x1b[2m",
     Status.CANCELLED.value: "\x1b[2m",
+    Status.EVAL_FAILED.value: "\x1b[35m",
     Status.RUNNING.value: "\x1b[34m",
     Status.PENDING.value: "",
 }

@@ -14,7 +14,7 @@ export const JOURNAL_VERSION = 1;
 export const RUN_VERSION = 1;
 export const VIEW_VERSION = 1;
 export const RUN_END_STATES = ["finished", "stopped", "failed"];
-export const STATUSES = ["pending", "running", "ok", "buggy", "timeout", "rejected", "cancelled"];
+export const STATUSES = ["pending", "running", "ok", "buggy", "timeout", "rejected", "cancelled", "eval_failed"];
 export const OPERATORS = ["baseline", "draft", "improve", "debug"];
 
 const TAIL_CAP = 4000;

@@ -6,8 +6,8 @@
 // CustomEvent "autoresearch:insert-node" with detail {nodeId, code, runId}; a listener that
 // inserts the cell calls event.preventDefault(). Without one, the code is copied instead.
 
-const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled"]);
-const LABEL = { timeout: "timed out" };
+const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "eval_failed"]);
+const LABEL = { timeout: "timed out", eval_failed: "evaluator failed" };
 const MAX_INDENT = 24;
 
 export function createStore() {
