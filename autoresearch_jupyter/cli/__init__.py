@@ -17,7 +17,7 @@ from ..core.errors import AutoResearchError
 
 logger = logging.getLogger("autoresearch_jupyter.cli")
 
-COMMANDS = ("run", "ls", "show", "tree", "export", "resume", "import_aide")
+COMMANDS = ("run", "ls", "show", "tree", "export", "resume", "evaluate", "import_aide")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -392,6 +392,7 @@ class Search:
             context = Context(
                 protocol=self.protocol, tree=self.tree, parent=parent, operator=decision.operator,
                 progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.get("goal", ""),
+                grading=self._grading.contract if self._grading is not None else "",  # ---- evaluation hook 4 ----
             )
             proposal = self._proposer.propose(context=context)
             if proposal is None:

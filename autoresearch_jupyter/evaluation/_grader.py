@@ -155,7 +155,7 @@ class Grader:
         tail = result.output_tail or ""
 
         def done(state: str, metric: float | None = None, problem: str | None = None) -> Evaluation:
-            return Evaluation(split, state, metric, problem, result.exec_time, result.warm, tail)
+            return Evaluation(split, state, metric, self.redact(problem), result.exec_time, result.warm, tail)
 
         if result.cancelled:
             return done("cancelled", problem="the evaluation was cancelled")
@@ -172,10 +172,21 @@ class Grader:
         metric, why = read_metric(name=self.metric, output=output,
                                   result_path=Path(job.workdir) / f"{job.log_name[:-4]}-result.json")
         if why:
-            why = why.replace("the output has no", "the evaluator printed no").replace(
-                "report() was not called", "did not call report()")
-            return done("no_metric", metric, f"evaluator: {why}")
+            if metric is None and "no metric" in why:
+                why = f"the evaluator printed no '{self.metric}: <number>' line and did not call report()"
+            else:
+                why = f"the evaluator's {why}"
+            return done("no_metric", metric, why)
         return done("ok", metric)
+
+    def redact(self, text: str | None) -> str | None:
+        """A reason without the paths of evaluator-only data (it reaches prompts and reports)."""
+        if not text:
+            return text
+        for path in sorted({*self.spec.secret_paths, self.files.data_dir, self.files.holdout_dir, self.files.root},
+                           key=lambda p: -len(str(p))):
+            text = text.replace(str(path), "<evaluator-only data>")
+        return text
 
     def self_reported(self, node_id: int, log_path: Path) -> float | None:
         """The node's own number: shown next to the graded one, never used to decide."""

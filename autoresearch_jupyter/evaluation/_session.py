@@ -21,7 +21,7 @@ from ..core.tree import Tree
 from ..executors import Executor, JobResult
 from ._files import EvalFiles
 from ._grader import HOLDOUT, Evaluation, GradedResult, Grader, GradingExecutor
-from ._spec import EvalSpec, unpickling_calls
+from ._spec import EvalSpec, contract_text, unpickling_calls
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class Grading:
         self.protocol = protocol
         self.settings = settings
         self.executor: GradingExecutor | None = None
+        self.contract = contract_text(spec)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], protocol: Protocol) -> "Grading | None":
@@ -100,7 +101,7 @@ class Grading:
     def baseline_problem(root: Node) -> str:
         tail = str((root.meta.get("eval") or {}).get("tail") or "")
         last = "\n".join(tail.rstrip().splitlines()[-15:])
-        return f"{root.reason} on the baseline" + (f"\n--- evaluator output tail ---\n{last}" if last else "")
+        return f"on the baseline, {root.reason}" + (f"\n--- evaluator output tail ---\n{last}" if last else "")
 
     # ---- hook 3 ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..core.errors import NodeNotFoundError
 from ..core.node import Node, Operator, Status
 from ..core.protocol import Protocol
 from ..core.tree import Tree
+from .grading import GradingSummary, eval_tail, grading_lines, node_lines, summarize_grading
 
 TOOL = "autoresearch-jupyter"
 REPORT_RESULT_VERSION = 1
@@ -180,6 +181,7 @@ class Report:
     failures: tuple[FailureGroup, ...]
     reverted_changes: tuple[RevertedChange, ...]
     usage: UsageTotals | None
+    grading: GradingSummary | None = None  # runs with a separate evaluator (--eval): graded vs self-reported, holdout
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -299,6 +301,7 @@ def build_report(
             for n in reverted
         ),
         usage=_usage(tree),
+        grading=summarize_grading(tree, protocol),
     )
 
 
@@ -359,6 +362,8 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
             lines.append(f"- node {c.node_id} (from {c.parent}): {plan} -> {fmt_metric(c.metric)}{change}")
         if len(r.reverted_changes) > max_items:
             lines.append(f"- ... {len(r.reverted_changes) - max_items} more")
+    if r.grading is not None:
+        lines += grading_lines(r.grading, r.metric)
     if r.usage is not None:
         u = r.usage
         cost = f", cost {u.cost:g}" if u.cost is not None else ""
@@ -406,6 +411,7 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
         f"{protocol.metric}: {fmt_metric(node.metric)}"
         + (f" ({fmt_delta(delta)} vs parent)" if delta is not None else ""),
     ]
+    lines += node_lines(node, protocol.metric)
     if node.reason:
         lines.append(f"reason: {one_line(node.reason, 300)}")
     if node.exec_time is not None:
@@ -418,6 +424,9 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
     if node.output_tail:
         tail = node.output_tail.rstrip("\n").splitlines()[-tail_lines:]
         lines += ["", f"output (last {len(tail)} lines):", *tail]
+    graded_tail = eval_tail(node).rstrip("\n").splitlines()[-tail_lines:]
+    if graded_tail:
+        lines += ["", f"evaluator output (last {len(graded_tail)} lines):", *graded_tail]
     return "\n".join(lines)
 
 

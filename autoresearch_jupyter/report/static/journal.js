@@ -326,8 +326,27 @@ export function nodeRecord(node, nodes, v = 0) {
   };
   const note = node.meta?.note || node.meta?.policy;
   if (note) rec.note = (typeof note === "string" ? note : JSON.stringify(note)).slice(0, 300);
+  const graded = gradedRecord(node);
+  if (graded) rec.graded = graded;
   rec.code = (node.code || "").length <= CODE_CAP ? node.code || "" : null;
   return rec;
+}
+
+// What the separate evaluator said about a node, as views.graded_record builds it (null without one).
+function gradedRecord(node) {
+  const meta = node.meta || {};
+  const hold = meta.holdout && typeof meta.holdout === "object" && !Array.isArray(meta.holdout) ? meta.holdout : null;
+  if (!meta.graded && !hold) return null;
+  const info = meta.eval && typeof meta.eval === "object" ? meta.eval : {};
+  const num = (x) => (typeof x === "number" ? finite(x) : null);
+  return {
+    self_reported: num(meta.self_reported),
+    eval_state: info.state ?? null,
+    eval_time: info.time ?? null,
+    eval_tail: tail(String(info.tail || ""), TAIL_CAP),
+    holdout: hold ? num(hold.metric) : null,
+    holdout_reason: hold && hold.reason ? String(hold.reason).slice(0, REASON_CAP) : null,
+  };
 }
 
 export function bestOf(nodes, maximize) {
