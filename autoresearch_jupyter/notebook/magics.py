@@ -27,6 +27,7 @@ from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, vali
 
 from ..core.argtypes import finite_float, non_negative_int, positive_float
 from ..core.errors import AutoResearchError
+from . import eval_magic
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
 
 if TYPE_CHECKING:
@@ -249,7 +250,12 @@ class AutoResearch(Magics):
             patience=self._pick(args.patience, "patience"), source_dir=os.getcwd(), cwd=args.cwd,
         )
         blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
+        pending = eval_magic.pending_for(self.shell, names)  # a %%autoresearch_eval cell grades the nodes
+        if pending is not None:
+            settings["eval"] = pending.settings
+        eval_blobs = eval_magic.blobs_for(self.shell, pending)
         search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)
+        eval_magic.write_blobs(search.run_dir.path, eval_blobs)  # type: ignore[union-attr]
         return self.launch(search, background=args.background)
 
     def _model_options(self, args: argparse.Namespace) -> dict[str, Any]:
@@ -430,13 +436,15 @@ def _widget_module() -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext autoresearch_jupyter``: register the magics (and make them configurable)."""
     ipython.register_magics(AutoResearch)
+    ipython.register_magics(eval_magic.EvalMagics)  # %%autoresearch_eval
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext autoresearch_jupyter``: remove the magics; running searches keep running."""
     manager = ipython.magics_manager
     instance = manager.registry.pop(AutoResearch.__name__, None)
-    for kind, names in (("line", ("autoresearch",)), ("cell", ("autoresearch", "autoresearch_setup"))):
+    manager.registry.pop(eval_magic.EvalMagics.__name__, None)
+    for kind, names in (("line", ("autoresearch",)), ("cell", ("autoresearch", "autoresearch_setup", "autoresearch_eval"))):
         for name in names:
             manager.magics[kind].pop(name, None)
     if instance is not None:
