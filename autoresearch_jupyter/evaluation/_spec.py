@@ -192,6 +192,18 @@ def file_names(code: str, *, secret_names: Iterable[str] = ()) -> list[str]:
     return out[:20]
 
 
+def secret_names(spec: EvalSpec, limit: int = 2000) -> list[str]:
+    """Names that belong to evaluator-only data: the given paths, what their folders hold, --use."""
+    names = [Path(p).name for p in (*spec.data, *spec.holdout)] + list(spec.use)
+    for raw in (*spec.data, *spec.holdout):
+        if Path(raw).is_dir():
+            for _root, dirs, files in os.walk(raw):
+                names += dirs + files
+                if len(names) > limit:
+                    break
+    return [n for n in dict.fromkeys(names) if n]
+
+
 def contract_text(spec: EvalSpec) -> str:
     """What the LLM prompt says about grading: the evaluator's own description and the files it
     opens in the node's folder. Evaluator-only data (names, paths, contents) never appears."""
@@ -200,7 +212,7 @@ def contract_text(spec: EvalSpec) -> str:
     except SyntaxError:
         doc = ""
     doc = doc or _first_comment_block(spec.code)
-    secret = [Path(p).name for p in (*spec.data, *spec.holdout)] + list(spec.use)
+    secret = secret_names(spec)
     for name in secret:  # a docstring that names the labels' file does not pass it on
         doc = doc.replace(name, "<evaluator-only data>")
     if len(doc) > CONTRACT_CAP:

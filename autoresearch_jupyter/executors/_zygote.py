@@ -67,9 +67,15 @@ def _preload(names: list[str]) -> dict:
 
     imported, failed = [], []
     for name in names:
+        parent, _, leaf = name.rpartition(".")
+        # `from pkg import name` lists pkg.name; importing it as a module must not replace an
+        # attribute of that name (autoresearch_jupyter.report the function vs the subpackage)
         try:
+            shadowed = getattr(importlib.import_module(parent), leaf, None) if parent else None
             importlib.import_module(name)
             imported.append(name)
+            if shadowed is not None and not isinstance(shadowed, type(sys)):
+                setattr(sys.modules[parent], leaf, shadowed)
         except BaseException as err:  # a module that fails here is the job's to raise, not ours
             failed.append([name, f"{type(err).__name__}: {err}"[:200]])
     try:
