@@ -440,3 +440,16 @@ def test_llm_prompt_carries_the_contract(task, monkeypatch):
     assert "a separate, fixed evaluator runs after your script" in prompt
     assert "preds.npy" in prompt and "weights.npy" in prompt
     assert "y_val" not in prompt and str(task.parent / "secret") not in prompt
+
+
+def test_a_node_that_links_its_output_to_the_labels_is_not_evaluated(task, scripted):
+    """In the sandbox the node cannot read the labels, but a symlink it leaves would be followed
+    by the evaluator, which can: outputs that lead outside the node's folder are refused."""
+    secret = task.parent / "secret" / "y_val.npy"
+    link = TRAIN.replace('np.save("preds.npy", (Xv @ w > 0).astype(np.int64))',
+                         f'os.symlink({str(secret)!r}, "preds.npy")')
+    outcome = search(task, scripted([("let the evaluator read the labels", link)]), steps=1).run()
+    node = outcome.tree[1]
+    assert node.status is Status.EVAL_FAILED and node.metric is None
+    assert node.reason.startswith("not evaluated: the node left preds.npy, a link that leads outside its folder")
+    assert outcome.best.id == 0

@@ -188,6 +188,27 @@ class Grader:
             text = text.replace(str(path), "<evaluator-only data>")
         return text
 
+    def escape(self, node_id: int, limit: int = 20_000) -> str | None:
+        """A link in the node's folder that leads outside it, or None.
+
+        The evaluator sees data the node does not; a node could still leave ``preds.npy`` as a
+        symlink to the labels' path and let the evaluator read them for it. Such an output is
+        refused, whatever the link points at."""
+        root = self.files.outputs(node_id)
+        base = os.path.realpath(root)
+        seen = 0
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                seen += 1
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    target = os.path.realpath(path)
+                    if os.path.commonpath([base, target]) != base:
+                        return os.path.relpath(path, root)
+            if seen > limit:
+                return None
+        return None
+
     def self_reported(self, node_id: int, log_path: Path) -> float | None:
         """The node's own number: shown next to the graded one, never used to decide."""
         value: Any = read_result(self.files.outputs(node_id) / "result.json").get(self.metric)
@@ -283,6 +304,11 @@ class GradingExecutor(Executor):
             fields = {f.name: getattr(run, f.name) for f in dataclasses.fields(JobResult)}
             return GradedResult(**fields, evaluation=evaluation, self_reported=self_reported, rerun=rerun)
 
+        link = self.grader.escape(job.node_id)
+        if link is not None:
+            outer.set_result(graded(refused(link)))
+            return
+
         def finished(f: concurrent.futures.Future) -> None:
             try:
                 outer.set_result(graded(self.grader.read(eval_job, f.result())))
@@ -305,6 +331,10 @@ class GradingExecutor(Executor):
         job = self.grader.eval_job(node_id, split)
         out: concurrent.futures.Future[Evaluation] = concurrent.futures.Future()
         out.set_running_or_notify_cancel()
+        link = self.grader.escape(node_id)
+        if link is not None:
+            out.set_result(refused(link, split))
+            return out
 
         def finished(f: concurrent.futures.Future) -> None:
             try:
@@ -322,6 +352,12 @@ class GradingExecutor(Executor):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def refused(link: str, split: str = VALIDATION) -> Evaluation:
+    return Evaluation(split, "failed", None,
+                      f"not evaluated: the node left {link}, a link that leads outside its folder "
+                      "(the evaluator reads only the node's own files)", 0.0, False, "")
 
 
 def _read_text(path: Path) -> str:
