@@ -14,7 +14,7 @@ from ..report.progress import ProgressPrinter
 def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     """Run with live progress, then print the report; Ctrl-C stops cleanly and says how to resume."""
     progress = ProgressPrinter(
-        protocol=search.protocol, steps=search.settings["steps"], stream=sys.stderr if as_json else sys.stdout
+        protocol=search.protocol, steps=search.settings.steps, stream=sys.stderr if as_json else sys.stdout
     )
     search.subscribe(progress)
     outcome = search.run()

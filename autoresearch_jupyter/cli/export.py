@@ -16,7 +16,8 @@ HELP = ("Write the best node (or --node ID) as a clean script with a provenance 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_ref_argument(parser)
     parser.add_argument("--node", type=int, default=None, help="the node to export (default: the best)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write it")
+    parser.add_argument("-o", "--to", "--output", dest="output", type=Path, required=True, metavar="FILE",
+                        help="where to write it")
     parser.add_argument("--with-eval", action="store_true",
                         help="one script: the node's code, then the run's evaluator on what it wrote")
 

@@ -10,6 +10,7 @@ from ..store.runs import list_runs
 from ._common import print_json, runs_dir_option
 
 NAME = "ls"
+ALIASES = ("list",)  # the name %autoresearch uses
 HELP = "List runs: state, nodes, best metric and improvement."
 
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     search = Search.resume(open_run(args), steps=args.steps)
     rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)
-    if search.settings["proposer"].get("llm_report") and rc != 1:
+    if search.settings.proposer.llm_report and rc != 1:
         from .run import print_llm_summary
 
         print_llm_summary(search, stream=sys.stderr if args.json else sys.stdout)

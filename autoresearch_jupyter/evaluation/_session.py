@@ -11,17 +11,20 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
+from ..core.errors import EvaluatorError
 from ..core.node import Node, Status
+from ..core.settings import EvalSettings, RunSettings
 from ..core.protocol import Protocol
 from ..core.tree import Tree
 from ..executors import Executor, JobResult
 from ._files import EvalFiles
 from ._grader import HOLDOUT, Evaluation, GradedResult, Grader, GradingExecutor
-from ._spec import EvalSpec, contract_text, unpickling_calls
+from ._spec import EvalSpec, build_spec, contract_text, load_spec, unpickling_calls
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +50,53 @@ def holdout_nodes(tree: Tree, protocol: Protocol, top: int) -> list[tuple[Node, 
     return chosen
 
 
-class Grading:
-    """Built from ``settings["eval"]``; None of it exists for a run without ``--eval``."""
+def resolve(settings: EvalSettings) -> EvalSpec | None:
+    """The evaluator a run's settings ask for, read and checked (EvaluatorError: one line).
 
-    def __init__(self, spec: EvalSpec, protocol: Protocol, settings: Mapping[str, Any]) -> None:
+    A run resumed from run.json has its code and hash already: nothing is read again, the data
+    is the run's snapshot. A new run reads ``--eval`` (or takes a notebook cell's code) and checks
+    that every data path exists, before any folder is made.
+    """
+    if not settings.wanted:
+        if settings.eval_data or settings.holdout:
+            flag = "--eval-data" if settings.eval_data else "--holdout"
+            raise EvaluatorError(f"{flag} needs --eval EVALUATE.py (the evaluator that reads it)")
+        return None
+    options = dict(timeout=settings.eval_timeout, holdout_top=settings.holdout_top)
+    if settings.eval_code is not None and settings.eval_sha256:
+        return EvalSpec(code=settings.eval_code, source=settings.eval or "", sha256=settings.eval_sha256,
+                        data=settings.eval_data, holdout=settings.holdout, use=settings.eval_use, **options)
+    if settings.eval_code is not None:
+        return build_spec(code=settings.eval_code, source=settings.eval or "notebook cell", data=settings.eval_data,
+                          holdout=settings.holdout, use=settings.eval_use, **options)
+    assert settings.eval is not None
+    return load_spec(settings.eval, data=settings.eval_data, holdout=settings.holdout, **options)
+
+
+def resolved_settings(spec: EvalSpec) -> EvalSettings:
+    """What run.json keeps of the evaluator: its code and hash, its data paths made absolute."""
+    return EvalSettings(eval=spec.source, eval_code=spec.code, eval_sha256=spec.sha256, eval_timeout=spec.timeout,
+                        eval_data=spec.data, holdout=spec.holdout, eval_use=spec.use, holdout_top=spec.holdout_top)
+
+
+class Grading:
+    """Built from the run's settings; None of it exists for a run without ``--eval``."""
+
+    def __init__(self, spec: EvalSpec, protocol: Protocol, source_dir: str | None) -> None:
         self.spec = spec
         self.protocol = protocol
-        self.settings = settings
+        self.source_dir = source_dir
         self.executor: GradingExecutor | None = None
         self.contract = contract_text(spec)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], protocol: Protocol) -> "Grading | None":
-        data = settings.get("eval")
-        if not data:
-            return None
-        return cls(EvalSpec.from_settings(dict(data)), protocol, settings)
+    def from_settings(cls, settings: RunSettings, protocol: Protocol) -> "tuple[Grading | None, RunSettings]":
+        """(the grading, the settings with the evaluator resolved); (None, settings) without one."""
+        spec = resolve(settings.evaluation)
+        if spec is None:
+            return None, settings
+        settings = dataclasses.replace(settings, evaluation=resolved_settings(spec))
+        return cls(spec, protocol, settings.source_dir), settings
 
     # ---- hook 1 ------------------------------------------------------------------------
 
@@ -72,7 +106,7 @@ class Grading:
         files = EvalFiles(run_path)
         files.install(self.spec)
         grader = Grader(self.spec, files, metric=self.protocol.metric, seed=self.protocol.seed,
-                        source_dir=self.settings.get("source_dir"))
+                        source_dir=self.source_dir)
         self.executor = GradingExecutor(executor, grader)
         if not self.executor.hides_paths:
             logger.warning(NOT_PROTECTED)

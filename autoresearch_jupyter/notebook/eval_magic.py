@@ -109,6 +109,26 @@ def pending_for(shell: Any, node_use: list[str]) -> PendingEval | None:
     return pending
 
 
+def with_pending(settings: Any, pending: PendingEval | None) -> Any:
+    """The run's settings with the registered cell as its evaluator (checked again when the search
+    is built: the data paths must still exist)."""
+    if pending is None:
+        return settings
+    from ..core.settings import EvalSettings
+
+    given = settings.evaluation
+    if given.eval is not None:
+        raise UsageError("%%autoresearch: --eval and a registered %%autoresearch_eval cell: use one "
+                         "(%%autoresearch_eval --clear forgets the cell)")
+    cell = pending.settings
+    evaluation = EvalSettings(
+        eval=cell["source"], eval_code=cell["code"], eval_use=tuple(cell["use"]),
+        eval_data=tuple(cell["data"]) + given.eval_data, holdout=tuple(cell["holdout"]) + given.holdout,
+        eval_timeout=cell["timeout"], holdout_top=cell["holdout_top"],
+    )
+    return dataclasses.replace(settings, evaluation=evaluation)
+
+
 def blobs_for(shell: Any, pending: PendingEval | None) -> dict[str, bytes]:
     """The evaluator's variables pickled now (a failure names the variable, before any folder)."""
     from .usevars import serialise
