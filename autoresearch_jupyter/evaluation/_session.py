@@ -95,6 +95,9 @@ class Grading:
         spec = resolve(settings.evaluation)
         if spec is None:
             return None, settings
+        if settings.cwd:
+            raise EvaluatorError("--eval grades each node's own folder, so nodes cannot share --cwd: drop --cwd "
+                                 "(nodes find the baseline's files through $AUTORESEARCH_SOURCE_DIR)")
         settings = dataclasses.replace(settings, evaluation=resolved_settings(spec))
         return cls(spec, protocol, settings.source_dir), settings
 
