@@ -49,7 +49,7 @@ w = np.linalg.solve(X_train.T @ X_train + lam * np.eye(6), X_train.T @ (2 * y_tr
 np.save("preds.npy", (X_val @ w > 0).astype(np.int64))
 np.save("weights.npy", w)
 print("val_acc: 1.0")""",
-    "print(autoresearch_run.report())",
+    "print(autoresearch_run.report())\nautoresearch_run.export('best.py')",
     "%%autoresearch_eval --use nothing_here\nprint('x')",
 ]
 
@@ -81,3 +81,15 @@ def test_notebook_evaluator_with_kernel_labels(kernel_env, tmp_path):
     report = outputs_text(nb.cells[4])
     assert "## Graded by the separate evaluator" in report and "holdout" in report
     assert "holdout" in tree[0].meta and tree[0].meta["holdout"]["state"] == "ok"
+    # the export reproduces the graded number on its own, labels from the run's eval/use.pkl
+    assert (tmp_path / "best_evaluate.py").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(tmp_path / "best.py")], cwd=elsewhere, check=True, capture_output=True, timeout=60)
+    graded = subprocess.run([sys.executable, str(tmp_path / "best_evaluate.py")], cwd=elsewhere, capture_output=True,
+                            text=True, timeout=60)
+    assert graded.returncode == 0, graded.stderr
+    assert f"val_acc: {run.load().tree.best(run.protocol).metric}" in graded.stdout

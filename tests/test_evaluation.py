@@ -79,17 +79,17 @@ if pred.shape != truth.shape:
 print(f"val_acc: {(pred == truth).mean()}")
 '''
 
-# A node that looks for the labels: by the path written in the evaluator's data, by walking
-# the file system from / (bounded), and in the run folder. Whatever it finds, it copies.
+# A node that looks for the labels: by the path the user gave, in the run's evaluator folder,
+# and by walking the whole folder that holds the task, the data and the runs. It copies what it finds.
 ATTACK = '''
-import os, glob
+import os
 found = None
-for guess in [{secret!r}, os.path.join({run!r}, "eval", "data", "secret", "y_val.npy")]:
+run = os.path.join(os.environ["AUTORESEARCH_NODE_DIR"], "..", "..")
+for guess in [{secret!r}, os.path.join(run, "eval", "data", "secret", "y_val.npy")]:
     if os.path.exists(guess):
         found = guess
 if found is None:
-    for root, dirs, files in os.walk("/"):
-        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev", "usr", "lib", "lib64", "bin", "sbin", "etc", "var")]
+    for root, dirs, files in os.walk({top!r}):
         if "y_val.npy" in files:
             found = os.path.join(root, "y_val.npy")
             break
@@ -261,11 +261,8 @@ def test_evaluator_time_budget_is_enforced(task, scripted):
                     "without it a node can read any file its user can")
 def test_sandbox_a_node_that_looks_for_the_labels_finds_nothing(task, scripted):  # SANDBOX-DEPENDENT
     secret = str(task.parent / "secret" / "y_val.npy")
-    s = search(task, steps=1)
-    s.prepare()
-    attack = TRAIN.replace("with open", ATTACK.format(secret=secret, run=str(s.run_dir.path)) + "with open", 1)
-    s._proposer = scripted([("read the labels", attack)])
-    outcome = s.run()
+    attack = TRAIN.replace("with open", ATTACK.format(secret=secret, top=str(task.parent)) + "with open", 1)
+    outcome = search(task, scripted([("read the labels", attack)]), steps=1).run()
     node = outcome.tree[1]
     assert "attack found: None" in node.output_tail
     assert node.status is Status.OK and node.metric == pytest.approx(accuracy(task, 300.0)) and node.metric < 1.0
@@ -276,10 +273,12 @@ def test_without_a_sandbox_the_same_attack_is_what_the_warning_is_about(task, sc
     if sandboxed():
         pytest.skip("nodes are sandboxed here; see the test above")
     secret = str(task.parent / "secret" / "y_val.npy")
-    attack = TRAIN.replace("with open", ATTACK.format(secret=secret, run="/nonexistent") + "with open", 1)
+    attack = TRAIN.replace("with open", ATTACK.format(secret=secret, top=str(task.parent)) + "with open", 1)
     outcome = search(task, scripted([("read the labels", attack)]), steps=1).run()
-    assert f"attack found: {secret}" in outcome.tree[1].output_tail
-    assert outcome.tree[1].metric == 1.0  # a node that can read the labels can copy them: hence the warning
+    node = outcome.tree[1]
+    assert "attack found: /" in node.output_tail and "y_val.npy" in node.output_tail
+    assert node.metric == 1.0  # a node that can read the labels can copy them: hence the warning
+    assert node.meta["holdout"]["metric"] < 1.0  # ... and the holdout, which it never saw, shows it
 
 
 def test_eval_data_is_hidden_from_nodes_jobs_and_holdout_from_validation(task):

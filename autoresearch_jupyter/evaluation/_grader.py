@@ -19,7 +19,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import os
@@ -366,10 +365,3 @@ def _read_text(path: Path) -> str:
     except OSError:
         return ""
 
-
-def ran_record(files: EvalFiles, node_id: int) -> dict[str, Any] | None:
-    """The ran.json of a node whatever its code hash (for diagnostics)."""
-    try:
-        return json.loads(files.ran_path(node_id).read_text())
-    except (OSError, ValueError):
-        return None
