@@ -452,3 +452,14 @@ def test_a_node_that_links_its_output_to_the_labels_is_not_evaluated(task, scrip
     assert node.status is Status.EVAL_FAILED and node.metric is None
     assert node.reason.startswith("not evaluated: the node left preds.npy, a link that leads outside its folder")
     assert outcome.best.id == 0
+
+
+def test_an_evaluator_that_calls_report_wins_over_what_it_prints(task):
+    (task.parent / "evaluate.py").write_text(
+        "import os\nimport numpy as np\nfrom autoresearch_jupyter import report\n"
+        "pred = np.load('preds.npy', allow_pickle=False)\n"
+        "truth = np.load(os.path.join(os.environ['AUTORESEARCH_EVAL_DATA'], 'secret', 'y_val.npy'))\n"
+        "print('val_acc: 7')\nreport(val_acc=float((pred == truth).mean()))\n")
+    outcome = search(task, steps=0).run()
+    assert outcome.tree[0].metric == pytest.approx(accuracy(task, 300.0))
+    assert outcome.tree[0].meta["self_reported"] == 1.0

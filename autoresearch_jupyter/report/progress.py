@@ -48,6 +48,9 @@ class ProgressPrinter(Callback):
             parent = tree[node.parent]
             if parent.metric is not None:
                 delta = f" ({node.metric - parent.metric:+.4g})"
+        claimed = node.meta.get("self_reported") if node.meta.get("graded") else None
+        if isinstance(claimed, (int, float)) and claimed != node.metric:  # the evaluator's number decides
+            delta += f" [self-reported {claimed:.6g}, ignored]"
         verdict = {True: "kept", False: "reverted"}.get(node.kept, "") if node.status is Status.OK else ""
         why = node.reason or ""
         label = f"[{node.id:>3}]" if node.id else "[base]"
