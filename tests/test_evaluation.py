@@ -133,12 +133,12 @@ def eval_settings(task: Path, **options) -> dict:
     return spec.to_settings()
 
 
-def search(task: Path, proposer=None, *, steps: int = 3, **eval_options) -> Search:
+def search(task: Path, proposer=None, *, steps: int = 3, executor=None, **eval_options) -> Search:
     code = (task / "train.py").read_text()
     settings = {"steps": steps, "source_dir": str(task), "eval": eval_settings(task, **eval_options),
                 "executor": {"name": "local", "workers": 1}}
     return Search(code=code, protocol=Protocol.for_script(code, metric="val_acc", maximize=True, time_budget=30),
-                  runs_dir=task.parent / ".autoresearch", settings=settings, proposer=proposer)
+                  runs_dir=task.parent / ".autoresearch", settings=settings, proposer=proposer, executor=executor)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -463,3 +463,49 @@ def test_an_evaluator_that_calls_report_wins_over_what_it_prints(task):
     outcome = search(task, steps=0).run()
     assert outcome.tree[0].metric == pytest.approx(accuracy(task, 300.0))
     assert outcome.tree[0].meta["self_reported"] == 1.0
+
+
+WRAPPER = '''#!{python}
+"""Stand-in for the sandbox of executors/ until it lands: runs a node job under bubblewrap with
+TEST_HIDE's paths made empty (folders) or /dev/null (files), as Job.hidden_paths asks; evaluator
+jobs (AUTORESEARCH_EVAL_SPLIT set) run as they are."""
+import os, sys
+python, args = {python!r}, sys.argv[1:]
+if "AUTORESEARCH_EVAL_SPLIT" in os.environ:
+    os.execv(python, [python, *args])
+node_dir = os.environ["AUTORESEARCH_NODE_DIR"]
+cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", node_dir, node_dir]
+for path in os.environ["TEST_HIDE"].split(os.pathsep):
+    cmd += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
+os.execvp("bwrap", cmd + ["--chdir", os.getcwd(), "--unshare-pid", "--die-with-parent", python, *args])
+'''
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_hidden_paths_are_enough_the_attack_finds_nothing_and_the_evaluator_still_reads(task, scripted,
+                                                                                        monkeypatch):
+    """What the sandbox must do with Job.hidden_paths, checked with real bwrap: hiding exactly the
+    grader's node_hidden paths defeats the attack by path, through the run folder and by walking."""
+    from autoresearch_jupyter.executors.local import LocalExecutor
+
+    wrapper = task.parent / "sandboxed-python"
+    wrapper.write_text(WRAPPER.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                            "true"], capture_output=True)
+    if probe.returncode:
+        pytest.skip(f"bwrap cannot run here: {probe.stderr.decode().strip()[:100]}")
+    secret = str(task.parent / "secret" / "y_val.npy")
+    attack = TRAIN.replace("with open", ATTACK.format(secret=secret, top=str(task.parent)) + "with open", 1)
+    s = search(task, scripted([("read the labels", attack)]), steps=1,
+               executor=LocalExecutor(python=wrapper, warm="off"))  # the grader wraps it
+    run = s.prepare()
+    hidden = s._executor.grader.node_hidden
+    assert {str(p) for p in hidden} == {str(run.path.resolve() / "eval"), str((task.parent / "secret").resolve()),
+                                        str((task.parent / "hold").resolve())}
+    monkeypatch.setenv("TEST_HIDE", os.pathsep.join(map(str, hidden)))
+    outcome = s.run()
+    base, node = outcome.tree[0], outcome.tree[1]
+    assert base.status is Status.OK and base.metric == pytest.approx(accuracy(task, 300.0))
+    assert "attack found: None" in node.output_tail, node.output_tail
+    assert node.status is Status.OK and node.metric == base.metric < 1.0
