@@ -88,6 +88,10 @@ run = os.path.join(os.environ["AUTORESEARCH_NODE_DIR"], "..", "..")
 for guess in [{secret!r}, os.path.join(run, "eval", "data", "secret", "y_val.npy")]:
     if os.path.exists(guess):
         found = guess
+try:
+    print("run.json readable:", "y_val" in open(os.path.join(run, "run.json")).read())
+except OSError as err:
+    print("run.json readable: no")
 if found is None:
     for root, dirs, files in os.walk({top!r}):
         if "y_val.npy" in files:
@@ -501,11 +505,14 @@ def test_hidden_paths_are_enough_the_attack_finds_nothing_and_the_evaluator_stil
                executor=LocalExecutor(python=wrapper, warm="off"))  # the grader wraps it
     run = s.prepare()
     hidden = s._executor.grader.node_hidden
-    assert {str(p) for p in hidden} == {str(run.path.resolve() / "eval"), str((task.parent / "secret").resolve()),
-                                        str((task.parent / "hold").resolve())}
+    record = run.path.resolve()
+    assert {str(p) for p in hidden} == {str(record / "eval"), str((task.parent / "secret").resolve()),
+                                        str((task.parent / "hold").resolve()), str(record / "run.json"),
+                                        str(record / "journal.jsonl")}
     monkeypatch.setenv("TEST_HIDE", os.pathsep.join(map(str, hidden)))
     outcome = s.run()
     base, node = outcome.tree[0], outcome.tree[1]
     assert base.status is Status.OK and base.metric == pytest.approx(accuracy(task, 300.0))
     assert "attack found: None" in node.output_tail, node.output_tail
+    assert "run.json readable: True" not in node.output_tail  # the evaluator's code and data paths stay hidden
     assert node.status is Status.OK and node.metric == base.metric < 1.0

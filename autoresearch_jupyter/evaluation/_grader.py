@@ -109,8 +109,10 @@ class Grader:
 
     @property
     def node_hidden(self) -> tuple[Path, ...]:
-        """What no node may see: the eval folder and the user's original data paths."""
-        return (self.files.root, *self.spec.secret_paths)
+        """What no node may see: the eval folder, the user's original data paths, and the run's
+        record (run.json holds the evaluator's code and data paths; the journal its output)."""
+        record = (self.files.run_path / "run.json", self.files.run_path / "journal.jsonl")
+        return (self.files.root, *self.spec.secret_paths, *record)
 
     def eval_job(self, node_id: int, split: str = VALIDATION) -> Job:
         files, spec = self.files, self.spec
