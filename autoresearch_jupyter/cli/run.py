@@ -63,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
     protocol = settings.protocol_for(code)
     from ..engine.search import Search
 
+    from ..store.runs import default_run_name
+
+    name = args.name if args.name is not None else default_run_name(args.runs_dir, str(args.script))
     search = Search(
-        code=code, protocol=protocol, runs_dir=args.runs_dir, name=args.name, settings=settings,
+        code=code, protocol=protocol, runs_dir=args.runs_dir, name=name, settings=settings,
         source=str(args.script),
     )
     rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any
 
 
-def _parse(text: str, kind: type, what: str) -> float:
+def _parse(text: str, kind: Callable[[str], float], what: str) -> float:
     try:
         return kind(text)
     except ValueError:

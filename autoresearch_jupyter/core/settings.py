@@ -199,8 +199,13 @@ def _convert(option: Option, value: Any) -> Any:
 
 def option_error(option: Option, message: str) -> AutoResearchError:
     """The error class of the option's group, with ``message``."""
-    owner = _GROUP_OF.get(option.path[:-1], RunSettings)
-    return owner.error(message)
+    return _error_of(_GROUP_OF.get(option.path[:-1], RunSettings))(message)
+
+
+def _error_of(cls: type) -> type[AutoResearchError]:
+    """The error class a settings group raises (its ``error`` class variable)."""
+    error: type[AutoResearchError] = getattr(cls, "error", SettingsError)
+    return error
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -578,13 +583,13 @@ def _known(cls: type, values: Mapping[str, Any], *, strict: bool, where: str) ->
         names = ", ".join(prefix + u for u in unknown)
         groups = [f.name for f in dataclasses.fields(cls) if "group" in f.metadata and f.name != "protocol"]
         valid = ", ".join(sorted([prefix + f for f in fields] + groups))
-        raise cls.error(f"unknown setting(s): {names}. Valid settings: {valid}")  # type: ignore[attr-defined]
+        raise _error_of(cls)(f"unknown setting(s): {names}. Valid settings: {valid}")
     return {k: v for k, v in values.items() if k in fields and v is not None}
 
 
 def _group_from(cls: type, raw: Any, *, strict: bool, where: str) -> Any:
     if not isinstance(raw, Mapping):
-        raise cls.error(f"settings[{where!r}] must be a mapping, got {raw!r}")  # type: ignore[attr-defined]
+        raise _error_of(cls)(f"settings[{where!r}] must be a mapping, got {raw!r}")
     return cls(**_known(cls, raw, strict=strict, where=where))
 
 

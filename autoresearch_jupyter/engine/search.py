@@ -180,6 +180,12 @@ class Search:
     def proposer(self) -> Proposer | None:
         return self._proposer
 
+    @property
+    def name(self) -> str | None:
+        """The run's name (``digits-1``), given or read back from its folder."""
+        run_dir = getattr(self, "run_dir", None)
+        return run_dir.name if run_dir is not None else self._name
+
     def stop(self) -> None:
         """Ask the loop to stop: running nodes are cancelled, the journal is kept. Thread-safe."""
         self._stop.set()
@@ -218,7 +224,8 @@ class Search:
         assert self._executor is not None and self.run_dir is not None
         self._journal = Journal(self.run_dir.journal_path)
         self._started = time.monotonic()
-        state, reason = "failed", "internal error"
+        state: str = "failed"
+        reason: str | None = "internal error"
         try:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
@@ -267,9 +274,9 @@ class Search:
                 return "stopped", "stopped by the user"
         self._check_baseline(self.tree.root)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
-        for node in list(self.tree):
-            if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
-                self._submit(node)
+        for unfinished in list(self.tree):
+            if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
+                self._submit(unfinished)
         steps = self.settings.steps
         nothing_left = False
         ending: tuple[str, str] | None = None  # set when the proposer cannot go on

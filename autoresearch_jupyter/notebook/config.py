@@ -10,6 +10,7 @@ cell are checked together when the cell runs.
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,11 +44,12 @@ def _trait(opt: Option) -> TraitType[Any, Any]:
     flags = "/".join(opt.flags)
     help_text = f"{opt.spec.help[0].upper()}{opt.spec.help[1:]} ({flags})."
     default = opt.default
+    # None passes the trait's type but not ``_check`` where the option takes no None
     if opt.spec.text:  # typed as on the command line: "4G", "0,1"
         text = ",".join(default) if isinstance(default, tuple) else default
-        return Unicode(text, allow_none=opt.nullable or text is None, help=help_text).tag(config=True)
+        return Unicode(text, allow_none=True, help=help_text).tag(config=True)
     if opt.spec.choices:
-        return Enum(opt.spec.choices, default, allow_none=opt.nullable, help=help_text).tag(config=True)
+        return Enum(opt.spec.choices, default, allow_none=True, help=help_text).tag(config=True)
     kinds: dict[type, Any] = {bool: Bool, int: Int, float: Float, str: Unicode}
     return kinds[opt.kind](default, allow_none=opt.nullable, help=help_text).tag(config=True)
 
@@ -73,7 +75,7 @@ def _make_traits_class() -> type:
     namespace["_check"] = validate(*names)(_check)
     namespace["configured"] = _configured
     namespace["__doc__"] = "The run options as configurable traits (generated from core.settings.RunSettings)."
-    return type(Configurable)("SettingsTraits", (Configurable,), namespace)
+    return types.new_class("SettingsTraits", (Configurable,), exec_body=lambda ns: ns.update(namespace))
 
 
 SettingsTraits: Any = _make_traits_class()

@@ -32,6 +32,8 @@ from .code import SetupRegistry, build_script, check_plain_python, check_setup
 from .config import SettingsTraits, print_llm_summary, run_options
 
 if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
     from ..core.settings import RunSettings
     from .run import NotebookRun
     from ..engine.search import Search
@@ -69,6 +71,7 @@ class AutoResearch(Magics, SettingsTraits):
     value`` or in ``ipython_config.py``. ``runs_dir`` and ``view`` belong to the notebook face.
     """
 
+    shell: InteractiveShell  # registered magics always have one (IPython types it as optional)
     runs_dir = Unicode(help="Where runs live (--runs-dir); default ./.autoresearch or $AUTORESEARCH_RUNS_DIR.").tag(
         config=True
     )
@@ -103,7 +106,7 @@ class AutoResearch(Magics, SettingsTraits):
 
     # ---- %%autoresearch_setup ----------------------------------------------------------
 
-    @cell_magic("autoresearch_setup")
+    @cell_magic("autoresearch_setup")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_setup(self, line: str, cell: str) -> None:
         """Run this cell as usual and register it as frozen setup code for ``%%autoresearch``.
 
@@ -134,7 +137,7 @@ class AutoResearch(Magics, SettingsTraits):
     @argument("--background", action="store_true", help="return at once and keep searching in a thread")
     @argument("-h", "--help", action="store_true", help="show this help")
     @run_options
-    @cell_magic("autoresearch")
+    @cell_magic("autoresearch")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_cell(self, line: str, cell: str) -> NotebookRun | None:
         """Search over this training cell: each node is one change, run in its own process,
         kept if the metric improves and reverted if not.
@@ -190,7 +193,11 @@ class AutoResearch(Magics, SettingsTraits):
         from ..engine.search import Search
         from .usevars import write_use_file
 
+        from ..store.runs import default_run_name
+
         source = self.shell.user_ns.get("__session__") or "notebook"
+        if name is None:
+            name = default_run_name(runs_dir, str(source))
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
                         source=str(source))
         run_dir = search.prepare()
@@ -268,7 +275,7 @@ class AutoResearch(Magics, SettingsTraits):
 
     # ---- %autoresearch -----------------------------------------------------------------
 
-    @line_magic("autoresearch")
+    @line_magic("autoresearch")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_line(self, line: str) -> Any:
         """Inspect, control and export runs: ``%autoresearch COMMAND [options]``.
 
