@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..evaluation._export import evaluator_script, with_evaluator
 
-    node_id = args.node if args.node is not None else tree.best(run_dir.protocol).id  # export_script checked it
+    best = tree.best(run_dir.protocol)
+    node_id = args.node if args.node is not None else best.id if best is not None else 0  # export_script checked it
     metric = run_dir.protocol.metric
     if args.with_eval:
         write_output(args.output, with_evaluator(script, evaluation, run_dir.path, node_id=node_id, metric=metric))

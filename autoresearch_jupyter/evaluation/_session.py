@@ -62,15 +62,17 @@ def resolve(settings: EvalSettings) -> EvalSpec | None:
             flag = "--eval-data" if settings.eval_data else "--holdout"
             raise EvaluatorError(f"{flag} needs --eval EVALUATE.py (the evaluator that reads it)")
         return None
-    options = dict(timeout=settings.eval_timeout, holdout_top=settings.holdout_top)
+    timeout, top = settings.eval_timeout, settings.holdout_top
     if settings.eval_code is not None and settings.eval_sha256:
         return EvalSpec(code=settings.eval_code, source=settings.eval or "", sha256=settings.eval_sha256,
-                        data=settings.eval_data, holdout=settings.holdout, use=settings.eval_use, **options)
+                        data=settings.eval_data, holdout=settings.holdout, use=settings.eval_use, timeout=timeout,
+                        holdout_top=top)
     if settings.eval_code is not None:
         return build_spec(code=settings.eval_code, source=settings.eval or "notebook cell", data=settings.eval_data,
-                          holdout=settings.holdout, use=settings.eval_use, **options)
+                          holdout=settings.holdout, use=settings.eval_use, timeout=timeout, holdout_top=top)
     assert settings.eval is not None
-    return load_spec(settings.eval, data=settings.eval_data, holdout=settings.holdout, **options)
+    return load_spec(settings.eval, data=settings.eval_data, holdout=settings.holdout, timeout=timeout,
+                     holdout_top=top)
 
 
 def resolved_settings(spec: EvalSpec) -> EvalSettings:

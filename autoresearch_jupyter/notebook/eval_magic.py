@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -48,7 +49,7 @@ class EvalMagics(Magics):
               help="next best nodes scored on the holdout besides the baseline and the best (3)")
     @argument("--clear", action="store_true", help="forget the registered evaluator")
     @argument("-h", "--help", action="store_true", help="show this help")
-    @cell_magic("autoresearch_eval")
+    @cell_magic("autoresearch_eval")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_eval(self, line: str, cell: str) -> None:
         """Register this cell as the fixed evaluator of the next ``%%autoresearch`` search.
 
@@ -73,6 +74,7 @@ class EvalMagics(Magics):
             self.pending = None
             print("autoresearch: the evaluator is cleared; searches read the metric from the node's output")
             return
+        assert self.shell is not None
         self.pending = register(self.shell.user_ns, cell, args)
         names = ", ".join(self.pending.use)
         print("autoresearch: evaluator registered: the next %%autoresearch is graded by it"
@@ -141,4 +143,4 @@ def write_blobs(run_path: os.PathLike[str], blobs: dict[str, bytes]) -> None:
     from ..evaluation import EvalFiles
 
     if blobs:
-        EvalFiles(run_path).write_use(blobs)
+        EvalFiles(Path(run_path)).write_use(blobs)

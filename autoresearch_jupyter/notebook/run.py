@@ -274,7 +274,8 @@ class NotebookRun:
         if evaluation:
             from ..evaluation._export import evaluator_script
 
-            picked = node if node is not None else self.tree.best(self.protocol).id  # script() checked it
+            best = self.tree.best(self.protocol)
+            picked = node if node is not None else best.id if best is not None else 0  # script() checked it
             atomic_write(path.with_name(f"{path.stem}_evaluate.py"), evaluator_script(
                 evaluation, self.path, run_id=self.id, node_id=picked, metric=self.protocol.metric))
         return path

@@ -135,7 +135,8 @@ def node_lines(node: Node, metric: str) -> list[str]:
     value, problem = holdout_of(node)
     if value is not None or problem:
         out.append(f"holdout {metric}: {_fmt(value)}" + (f" ({problem})" if problem else ""))
-    info = node.meta.get("eval") if isinstance(node.meta.get("eval"), dict) else {}
+    raw = node.meta.get("eval")
+    info: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if info.get("time") is not None:
         out.append(f"evaluation: {info.get('state')}, {float(info['time']):.3g} s")
     return out

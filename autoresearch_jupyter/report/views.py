@@ -145,8 +145,9 @@ def graded_record(node: Node) -> Record | None:
     meta = node.meta
     if not meta.get("graded") and not isinstance(meta.get("holdout"), dict):
         return None
-    info = meta.get("eval") if isinstance(meta.get("eval"), dict) else {}
-    hold = meta.get("holdout") if isinstance(meta.get("holdout"), dict) else None
+    raw_eval, raw_hold = meta.get("eval"), meta.get("holdout")
+    info: dict[str, Any] = raw_eval if isinstance(raw_eval, dict) else {}
+    hold: dict[str, Any] | None = raw_hold if isinstance(raw_hold, dict) else None
     return {
         "self_reported": _num(_float(meta.get("self_reported"))),
         "eval_state": info.get("state"),
