@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from ..core.node import Node
@@ -59,7 +60,7 @@ def self_reported(node: Node) -> float | None:
 def holdout_of(node: Node) -> tuple[float | None, str | None]:
     """(holdout metric, problem) of a node; (None, None) when it was not scored."""
     data = node.meta.get("holdout")
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         return None, None
     return _num(data.get("metric")), (str(data["reason"]) if data.get("reason") else None)
 
@@ -74,7 +75,7 @@ def summarize_grading(tree: Tree, protocol: Protocol) -> GradingSummary | None:
         mine, theirs = self_reported(n), _num(n.metric)
         if mine is not None and theirs is not None and not math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-12):
             differs += 1
-    scored = [n for n in tree if isinstance(n.meta.get("holdout"), dict)]
+    scored = [n for n in tree if isinstance(n.meta.get("holdout"), Mapping)]
     chosen: list[tuple[Node, str]] = []
     if scored:
         chosen = [(n, str(n.meta["holdout"].get("role") or "")) for n in scored]
@@ -136,7 +137,7 @@ def node_lines(node: Node, metric: str) -> list[str]:
     if value is not None or problem:
         out.append(f"holdout {metric}: {_fmt(value)}" + (f" ({problem})" if problem else ""))
     raw = node.meta.get("eval")
-    info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    info: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     if info.get("time") is not None:
         out.append(f"evaluation: {info.get('state')}, {float(info['time']):.3g} s")
     return out
@@ -144,4 +145,4 @@ def node_lines(node: Node, metric: str) -> list[str]:
 
 def eval_tail(node: Node) -> str:
     info = node.meta.get("eval")
-    return str(info.get("tail") or "") if isinstance(info, dict) else ""
+    return str(info.get("tail") or "") if isinstance(info, Mapping) else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 import threading
 import time
 from typing import Any, TextIO
@@ -84,8 +85,11 @@ class ProgressPrinter(Callback):
                 self.best, self.best_id = best.metric, best.id
         p = self.protocol
         title = f"{self.name} ({run_id})" if self.name else run_id
-        self._line(fit(f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
-                       f"{self.steps} steps · proposer {info.get('proposer', '?')}", self._cols()))
+        head = (f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
+                f"{self.steps} steps · proposer {info.get('proposer', '?')}")
+        # the header wraps rather than cuts: what runs and where is worth its lines
+        for line in textwrap.wrap(head, self._cols() - 1, subsequent_indent="  ", break_on_hyphens=False):
+            self._line(line)
         self._line(fit(f"  folder {run_dir}", self._cols()))
 
     def on_node_started(self, *, node: Node, **info: Any) -> None:
