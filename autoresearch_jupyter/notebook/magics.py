@@ -29,6 +29,7 @@ from ..core.argtypes import option_values
 from ..core.errors import AutoResearchError
 from . import eval_magic
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
+from ..core.settings import default_runs_dir
 from .config import SettingsTraits, print_llm_summary, run_options
 from .shell import show_view, split_options, user_error
 
@@ -64,7 +65,7 @@ class AutoResearch(Magics, SettingsTraits):
 
     @default("runs_dir")
     def _default_runs_dir(self) -> str:
-        return os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch")
+        return default_runs_dir()
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
