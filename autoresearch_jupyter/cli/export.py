@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         write_output(args.output, script)
         print(f"wrote {args.output}")
         return 0
-    from ..evaluation._export import evaluator_script, with_evaluator
+    from ..evaluation import evaluator_script, with_evaluator
 
     best = tree.best(run_dir.protocol)
     node_id = args.node if args.node is not None else best.id if best is not None else 0  # export_script checked it

@@ -10,6 +10,7 @@ This is a part, beside the executors it wraps: the engine uses it; it imports ex
 
 from __future__ import annotations
 
+from ._export import evaluator_script, with_evaluator
 from ._files import EvalFiles, runnable_code
 from ._grader import HOLDOUT, VALIDATION, Evaluation, GradedResult, Grader, GradingExecutor
 from ._session import NOT_PROTECTED, Grading, holdout_nodes, score_holdout
@@ -18,5 +19,5 @@ from ._spec import EvalSpec, build_spec, contract_text, load_spec
 __all__ = [
     "EvalFiles", "EvalSpec", "Evaluation", "GradedResult", "Grader", "Grading", "GradingExecutor", "HOLDOUT",
     "NOT_PROTECTED", "VALIDATION", "build_spec", "contract_text", "holdout_nodes", "load_spec", "runnable_code",
-    "score_holdout",
+    "score_holdout", "evaluator_script", "with_evaluator",
 ]

@@ -59,7 +59,7 @@ class EvalMagics(Magics):
         ``AUTORESEARCH_EVAL_SPLIT`` is "validation" during the search and "holdout" when the
         best nodes are scored on ``--holdout`` data at the end.
         """
-        from .magics import split_options
+        from .shell import split_options
 
         try:
             args = self.autoresearch_eval.parser.parse_args(split_options(line))

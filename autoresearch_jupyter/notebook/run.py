@@ -267,7 +267,7 @@ class NotebookRun:
         atomic_write(path, self.script(node))
         evaluation = self.run_dir.settings.get("eval")
         if evaluation:
-            from ..evaluation._export import evaluator_script
+            from ..evaluation import evaluator_script
 
             best = self.tree.best(self.protocol)
             picked = node if node is not None else best.id if best is not None else 0  # script() checked it
