@@ -117,3 +117,7 @@ class StorageError(AutoResearchError):
     @classmethod
     def is_storage(cls, err: BaseException) -> bool:
         return isinstance(err, OSError) and err.errno in cls.STORAGE_ERRNOS
+
+
+class EvaluatorError(AutoResearchError):
+    """The separate evaluator (--eval) is missing, does not parse, or its data is missing."""

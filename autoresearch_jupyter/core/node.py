@@ -26,6 +26,7 @@ class Status(str, enum.Enum):
     REJECTED = "rejected"  # refused by the guard before any compute was spent
     CANCELLED = "cancelled"  # stopped by the user before it finished
     INFEASIBLE = "infeasible"  # ran and has a metric, but violates a constraint: never kept or best
+    EVAL_FAILED = "eval_failed"  # ran, but the separate evaluator (--eval) could not grade it
 
     def is_finished(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)

@@ -24,19 +24,20 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from .errors import AutoResearchError, ExecutorError, ProposerError, ProtocolError, ScriptError
+from .errors import AutoResearchError, EvaluatorError, ExecutorError, ProposerError, ProtocolError, ScriptError
 from .constraints import MEASURED_NAMES, parse_constraints
 from .protocol import METRIC_NAME, Protocol
 
 __all__ = [
-    "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings", "ProtocolSettings",
-    "RunSettings", "SettingsError", "Spec", "check_option", "default_runs_dir", "options",
+    "EvalSettings", "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings",
+    "ProtocolSettings", "RunSettings", "SettingsError", "Spec", "check_option", "default_runs_dir", "options",
 ]
 
 SECTIONS = {
     "protocol": "protocol (fixed before the first node)",
     "search": "search",
     "llm": "LLM proposer (--proposer llm or auto)",
+    "evaluation": "separate evaluation (--eval: a grader the node's code cannot touch)",
 }
 
 
@@ -500,6 +501,54 @@ class PolicySettings(_Group):
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class EvalSettings(_Group):
+    """The separate evaluator (evaluation/). The engine resolves ``eval`` into ``eval_code`` and
+    ``eval_sha256`` before the run folder exists; run.json keeps them as ``settings["eval"]``."""
+
+    error: ClassVar[type[AutoResearchError]] = EvaluatorError
+
+    eval: str | None = setting(
+        None, "a fixed evaluator run after each node in the node's folder: its printed or report()ed metric is "
+        "the node's, the node's own number is only shown as self-reported", section="evaluation",
+        metavar="EVALUATE.py")
+    eval_data: tuple[str, ...] = setting(
+        (), "files or folders only the evaluator sees, in $AUTORESEARCH_EVAL_DATA (comma-separated)",
+        text="list", metavar="PATHS", section="evaluation")
+    eval_timeout: float = setting(60.0, "seconds per evaluation, enforced", positive=True, unit="seconds",
+                                  section="evaluation")
+    holdout: tuple[str, ...] = setting(
+        (), "data the search never uses: at the end the evaluator scores the baseline and the best nodes on it "
+        "(AUTORESEARCH_EVAL_SPLIT=holdout, data in $AUTORESEARCH_HOLDOUT)", text="list", metavar="PATHS",
+        section="evaluation")
+    holdout_top: int = setting(3, "next best nodes scored on the holdout besides the baseline and the best",
+                               minimum=0, section="evaluation")
+    eval_code: str | None = setting(None, "the evaluator's code, fixed when the run starts", internal=True)
+    eval_sha256: str | None = setting(None, "the sha256 of eval_code", internal=True)
+    eval_use: tuple[str, ...] = setting((), "notebook variables for the evaluator only", internal=True, text="list")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the run has (or asked for) an evaluator."""
+        return self.eval is not None or self.eval_code is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """run.json's ``settings["eval"]`` (the shape ``evaluation.EvalSpec`` reads)."""
+        return {"source": self.eval, "code": self.eval_code, "sha256": self.eval_sha256,
+                "timeout": self.eval_timeout, "data": list(self.eval_data), "holdout": list(self.holdout),
+                "use": list(self.eval_use), "holdout_top": self.holdout_top}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
+        return cls(eval=data.get("source"), eval_code=data.get("code"), eval_sha256=data.get("sha256"),
+                   eval_timeout=data.get("timeout", 60.0), eval_data=tuple(data.get("data") or ()),
+                   holdout=tuple(data.get("holdout") or ()), eval_use=tuple(data.get("use") or ()),
+                   holdout_top=data.get("holdout_top", 3))
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class RunSettings(_Group):
     """Every setting of a run; ``RunSettings()`` holds the defaults the faces show."""
 
@@ -518,6 +567,7 @@ class RunSettings(_Group):
     cwd: str | None = setting(None, "run nodes in this folder (default: each in its own node folder)",
                               metavar="DIR")
     source_dir: str | None = setting(None, "the baseline's folder: on nodes' PYTHONPATH", internal=True)
+    evaluation: EvalSettings = group(EvalSettings)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -591,6 +641,7 @@ class RunSettings(_Group):
             "policy": {"patience": self.policy.patience, "debug_prob": self.policy.debug_prob},
             "source_dir": self.source_dir,
             "cwd": self.cwd,
+            **({"eval": self.evaluation.to_dict()} if self.evaluation.wanted else {}),
         }
 
     @classmethod
@@ -608,6 +659,11 @@ class RunSettings(_Group):
                 raw = {"name": "mutate"} if raw is None else {"name": raw} if isinstance(raw, str) else raw
             nested[name] = _group_from(kind, raw or {}, strict=strict, where=name)
         values.pop("protocol", None)
+        raw_eval = values.pop("eval", None)
+        if isinstance(raw_eval, Mapping):
+            nested["evaluation"] = EvalSettings.from_dict(raw_eval)
+        elif raw_eval is not None:
+            raise EvaluatorError(f"settings['eval'] must be a mapping, got {raw_eval!r}")
         top = _known(cls, values, strict=strict, where="")
         if protocol is not None:
             top["protocol"] = ProtocolSettings.of(protocol)
@@ -644,7 +700,7 @@ def _group_from(cls: type, raw: Any, *, strict: bool, where: str) -> Any:
 
 _GROUP_OF: dict[tuple[str, ...], type] = {
     (): RunSettings, ("protocol",): ProtocolSettings, ("proposer",): ProposerSettings,
-    ("executor",): ExecutorSettings, ("policy",): PolicySettings,
+    ("executor",): ExecutorSettings, ("policy",): PolicySettings, ("evaluation",): EvalSettings,
 }
 
 

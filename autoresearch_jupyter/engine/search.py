@@ -37,6 +37,7 @@ from .ablation import run_ablation
 from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
+from ..evaluation import Grading
 from ..core.protocol import Protocol
 from ..store.lock import RunLock, is_locked
 from ..core.settings import ProtocolSettings, RunSettings
@@ -110,6 +111,8 @@ class Search:
         self._ablate_only = False
         self._infra_failed = False
         self._run_lock: RunLock | None = None  # the run's writer lock, held from prepare() to the end of run()
+        # ---- separate evaluation (evaluation/): None unless the run has an evaluator (--eval) ----
+        self._grading, self.settings = Grading.from_settings(self.settings, protocol)
 
     # ---- construction ------------------------------------------------------------------
 
@@ -243,6 +246,9 @@ class Search:
             )
         if self._run_lock is None:
             self._run_lock = self.run_dir.lock("run")
+        if self._grading is not None:  # ---- evaluation hook 1: the grader wraps the executor ----
+            assert self._executor is not None
+            self._executor = self._grading.wrap(self._executor, self.run_dir.path)
         return self.run_dir
 
     def run(self) -> Outcome:
@@ -264,6 +270,8 @@ class Search:
             state, reason = self._loop()
             if state == "finished" and (self.settings.ablate or self._ablate_only):
                 run_ablation(self)
+            if self._grading is not None and state == "finished":  # ---- evaluation hook 3: holdout ----
+                self._grading.holdout(self._tree, self._record_meta)
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
         except BaselineError as err:
@@ -433,6 +441,7 @@ class Search:
             context = Context(
                 protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
                 progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
+                grading=self._grading.contract if self._grading is not None else "",  # ---- evaluation hook 4 ----
             )
             proposal = self._proposer.propose(context=context)
             if proposal is None:
@@ -632,6 +641,13 @@ class Search:
         elif result.error or result.exit_code:
             reason = result.error or failure_reason(result.output_tail, result.exit_code)
             fields.update(status=Status.BUGGY, reason=smoke + reason)
+        elif self._grading is not None and stage != "smoke":  # ---- evaluation hook 2: the evaluator decides ----
+            fields.update(self._grading.fields(node, result))
+            broken = measures.infeasible(self.protocol, fields) if fields["status"] is Status.OK else None
+            if broken:
+                fields.update(status=Status.INFEASIBLE, reason=broken, kept=False)
+            elif fields["status"] is Status.OK:
+                fields["kept"] = self._keeps(node, fields["metric"])
         else:
             if self.protocol.measured_metric:  # the runner's number; nothing printed counts
                 metric, why = measures.measured_objective(self.protocol, fields)
@@ -678,6 +694,8 @@ class Search:
             "(raise the time budget or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        if root.status is Status.EVAL_FAILED and self._grading is not None:  # ---- evaluation hook 2b ----
+            raise BaselineError(self._grading.baseline_problem(root), settings=("eval",))
         fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
         hint = cwd_hint(root.reason or "", cwd=self.settings.cwd, source_dir=self.settings.source_dir)
         if hint:
@@ -689,6 +707,14 @@ class Search:
             f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}",
             settings=fixes,
         )
+
+    def _record_meta(self, node: Node, meta: dict[str, Any]) -> None:
+        """Merge facts learnt after a node finished (its holdout score) into it and the journal."""
+        assert self._journal is not None
+        with self._lock:
+            node.meta = {**node.meta, **meta}
+        self._journal.node_updated(node.id, meta=meta)
+        self._publish(node)
 
     def _cancel_all(self) -> None:
         if not self._inflight or self._executor is None:

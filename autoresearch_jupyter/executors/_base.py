@@ -35,6 +35,13 @@ class Job:
     mirror: Path | None = None  # a folder whose entries show (read-only links) in workdir: the source
     # folder, so files found next to __file__ or the working directory resolve as they do there
     readonly: tuple[Path, ...] = ()  # folders the sandbox shows read-only (the run folder: use.pkl)
+    hidden_paths: tuple[Path, ...] = ()
+    """Files and folders this job must not see (evaluator-only data, the evaluator itself). A
+    sandboxing executor makes each one absent or empty inside the job; the plain local executor
+    cannot hide anything and ignores it (the search says so once)."""
+    extra_ro_binds: tuple[Path, ...] = ()
+    """Paths this job must see read-only even where the sandbox hides the run's record (an
+    evaluator job reads its node's outputs, its own script and its data through them)."""
 
     @property
     def run_in(self) -> Path:

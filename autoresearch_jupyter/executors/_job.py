@@ -178,7 +178,7 @@ class RunningJob:
             job = self.job
             argv = bwrap_argv(
                 sandbox, writable=[job.workdir], readonly=job_readonly(job, env), python=self.settings.python,
-                chdir=job.run_in, gpus=bool(gpu_devices(dict(env))),
+                chdir=job.run_in, gpus=bool(gpu_devices(dict(env))), hide=job.hidden_paths,
             ) + argv
         try:
             proc = subprocess.Popen(
@@ -198,6 +198,7 @@ class RunningJob:
             "sandbox": None if not zygote.sandboxed else {
                 "workdir": os.path.realpath(self.job.workdir), "readonly_roots": [zygote.workspace],
                 "network": self.settings.sandbox is None or self.settings.sandbox.network,
+                "hidden": [os.path.realpath(p) for p in self.job.hidden_paths],
             },
         }
         sock = zygote.spawn(request, out_fd)

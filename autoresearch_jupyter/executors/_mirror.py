@@ -11,15 +11,18 @@ the source folder itself (the node's outputs would go there).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 MAX_ENTRIES = 2000  # a source folder with more top-level entries is not mirrored (it says so in the log)
 _OWN = frozenset({"train.py", "output.log", "smoke.log", "result.json", "smoke-result.json"})
 
 
-def mirror_folder(source: Path, workdir: Path) -> str | None:
-    """Link every entry of ``source`` into ``workdir`` (except the node's own files and the folder
-    that holds the run); returns a note when it could not, else None."""
+def mirror_folder(source: Path, workdir: Path, hidden: Iterable[str | os.PathLike[str]] = ()) -> str | None:
+    """Link every entry of ``source`` into ``workdir`` (except the node's own files, the folder
+    that holds the run and the job's ``hidden`` paths: evaluator-only data next to the script
+    stays out of sight); returns a note when it could not, else None."""
+    secret = [os.path.realpath(p) for p in hidden]
     try:
         entries = list(os.scandir(source))
     except OSError as err:
@@ -33,6 +36,9 @@ def mirror_folder(source: Path, workdir: Path) -> str | None:
         target = os.path.realpath(entry.path)
         if work == target or work.startswith(target.rstrip("/") + "/"):
             continue  # the runs folder itself: a node must not reach the record through it
+        if any(target == s or target.startswith(s.rstrip("/") + "/") for s in secret):
+            continue  # only the evaluator may read it (a folder holding such a file is linked: the
+            # sandbox hides the file itself inside it)
         link = os.path.join(workdir, entry.name)
         if os.path.lexists(link):
             continue

@@ -161,6 +161,7 @@ def bwrap_argv(
     chdir: str | os.PathLike[str],
     gpus: bool = False,
     die_with_parent: bool = True,
+    hide: Sequence[str | os.PathLike[str]] = (),
 ) -> list[str]:
     """The ``bwrap`` command line that prefixes a job (or the warm interpreter).
 
@@ -195,9 +196,22 @@ def bwrap_argv(
             argv += ["--ro-bind", path, path]
     for path, rw in settings.allow:
         argv += ["--bind" if rw else "--ro-bind", path, path]
+    argv += hide_argv(hide)  # after what is shown, so nothing shown can reveal these
     for path in dict.fromkeys(os.path.realpath(p) for p in writable):
         argv += ["--bind", path, path]
     argv += ["--chdir", os.path.realpath(chdir), "--"]
+    return argv
+
+
+def hide_argv(hidden: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """bwrap arguments that make each path absent in effect: an empty folder over a folder,
+    ``/dev/null`` over a file (evaluator-only data, the run's record: ``Job.hidden_paths``)."""
+    argv: list[str] = []
+    for path in dict.fromkeys(os.path.realpath(p) for p in hidden):
+        if os.path.isdir(path):
+            argv += ["--tmpfs", path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", "/dev/null", path]
     return argv
 
 
@@ -205,8 +219,8 @@ def job_readonly(job: Job, env: Mapping[str, str]) -> list[str]:
     """Folders a job reads that the sandbox must show: its PYTHONPATH (the source folder), the
     folder it mirrors, and its working directory when that is not the node folder."""
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isdir(p)]
-    for extra in (job.mirror, job.cwd, *job.readonly):
-        if extra is not None and os.path.isdir(extra):
+    for extra in (job.mirror, job.cwd, *job.readonly, *job.extra_ro_binds):
+        if extra is not None and os.path.exists(extra):
             paths.append(os.fspath(extra))
     return [os.path.realpath(p) for p in paths]
 

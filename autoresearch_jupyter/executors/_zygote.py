@@ -68,9 +68,15 @@ def _preload(names: list[str]) -> dict:
 
     imported, failed = [], []
     for name in names:
+        parent, _, leaf = name.rpartition(".")
+        # `from pkg import name` lists pkg.name; importing it as a module must not replace an
+        # attribute of that name (autoresearch_jupyter.report the function vs the subpackage)
         try:
+            shadowed = getattr(importlib.import_module(parent), leaf, None) if parent else None
             importlib.import_module(name)
             imported.append(name)
+            if shadowed is not None and not isinstance(shadowed, type(sys)):
+                setattr(sys.modules[parent], leaf, shadowed)
         except BaseException as err:  # a module that fails here is the job's to raise, not ours
             failed.append([name, f"{type(err).__name__}: {err}"[:200]])
     try:
@@ -218,6 +224,11 @@ def _isolate(sandbox: dict) -> None:
     for private in ("/tmp", "/dev/shm"):
         if os.path.isdir(private) and not workdir.startswith(private.rstrip("/") + "/"):
             _mount("tmpfs", private, "tmpfs", 2 | 4, "mode=1777")
+    for path in sandbox.get("hidden", ()):  # evaluator-only data, the run's record: absent in effect
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", 2 | 4, "mode=0755")
+        elif os.path.exists(path):
+            _mount("/dev/null", path, None, _MS_BIND)
     if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 

@@ -139,7 +139,7 @@ class _Core:
         try:
             env = self.job_env(job, gpu, tag)
             if job.mirror is not None:
-                note = mirror_folder(Path(job.mirror), Path(job.workdir))
+                note = mirror_folder(Path(job.mirror), Path(job.workdir), job.hidden_paths)
                 if note:
                     logger.info("job %s: %s", job.node_id, note)
             zygote = None if running.cancel_requested else self.zygote_for(env, job)
@@ -394,6 +394,11 @@ class LocalExecutor(Executor):
     def sandboxed(self) -> bool:
         """True when jobs run under bubblewrap."""
         return self._core.settings.sandbox is not None
+
+    @property
+    def hides_paths(self) -> bool:
+        """True when ``Job.hidden_paths`` are made absent inside jobs (the sandbox does it)."""
+        return self.sandboxed
 
     @property
     def memory_limit(self) -> int | None:

@@ -27,6 +27,7 @@ from traitlets import Enum, Unicode, default
 
 from ..core.argtypes import option_values
 from ..core.errors import AutoResearchError
+from . import eval_magic
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
 from ..core.settings import default_runs_dir
 from .config import SettingsTraits, print_llm_summary, run_options
@@ -158,7 +159,11 @@ class AutoResearch(Magics, SettingsTraits):
         check_plain_python(code, "script made of the setup and this cell")
         protocol = settings.protocol_for(code)
         blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
+        pending = eval_magic.pending_for(self.shell, names)  # a %%autoresearch_eval cell grades the nodes
+        settings = eval_magic.with_pending(settings, pending)
+        eval_blobs = eval_magic.blobs_for(self.shell, pending)
         search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)
+        eval_magic.write_blobs(search.run_dir.path, eval_blobs)  # type: ignore[union-attr]
         run = self.launch(search, background=args.background)
         if settings.proposer.llm_report and not args.background and run.state != "failed":
             print_llm_summary(search)
@@ -328,13 +333,15 @@ def _widget_module() -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext autoresearch_jupyter``: register the magics (and make them configurable)."""
     ipython.register_magics(AutoResearch)
+    ipython.register_magics(eval_magic.EvalMagics)  # %%autoresearch_eval
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext autoresearch_jupyter``: remove the magics; running searches keep running."""
     manager = ipython.magics_manager
     instance = manager.registry.pop(AutoResearch.__name__, None)
-    for kind, names in (("line", ("autoresearch",)), ("cell", ("autoresearch", "autoresearch_setup"))):
+    manager.registry.pop(eval_magic.EvalMagics.__name__, None)
+    for kind, names in (("line", ("autoresearch",)), ("cell", ("autoresearch", "autoresearch_setup", "autoresearch_eval"))):
         for name in names:
             manager.magics[kind].pop(name, None)
     if instance is not None:

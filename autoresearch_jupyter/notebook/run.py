@@ -261,9 +261,18 @@ class NotebookRun:
         return export.export_cell(tree, self.protocol, node, run_id=self.id, source=source)
 
     def export(self, path: str | Path, node: int | None = None) -> Path:
-        """Write ``script(node)`` to ``path``; returns the path."""
+        """Write ``script(node)`` to ``path``; returns the path. A run graded by a separate
+        evaluator also gets it beside the script, as ``<name>_evaluate.py``."""
         path = Path(path)
         atomic_write(path, self.script(node))
+        evaluation = self.run_dir.settings.get("eval")
+        if evaluation:
+            from ..evaluation import evaluator_script
+
+            best = self.tree.best(self.protocol)
+            picked = node if node is not None else best.id if best is not None else 0  # script() checked it
+            atomic_write(path.with_name(f"{path.stem}_evaluate.py"), evaluator_script(
+                evaluation, self.path, run_id=self.id, node_id=picked, metric=self.protocol.metric))
         return path
 
     # ---- display -----------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Context:
     progress: float  # 0.0 at the start of the search, 1.0 at the end of its budget
     is_known: Callable[[str], bool]  # True if this code (normalised) was already tried
     goal: str = ""  # what the user is after, in words (LLM proposers)
+    grading: str = ""  # how a separate evaluator grades nodes (its contract, never its data); "" without one
 
     @property
     def early(self) -> bool:

@@ -160,6 +160,8 @@ def build_messages(context: Context, *, max_prompt_tokens: int) -> Prompt:
     """The request for one proposal: fixed parts always, the memory fitted into the rest of the cap."""
     goal = context.goal.strip() or f"Improve `{context.protocol.metric}` on this task."
     head = [f"# Goal\n{goal}", protocol_text(context.protocol, context.progress)]
+    if context.grading:  # a separate evaluator: what it reads, never the data only it sees
+        head[-1] += "\n" + context.grading
     frozen = frozen_text(context.protocol)
     if frozen:
         head.append(frozen)

@@ -19,6 +19,7 @@ from ..core.node import Node, Operator, Status, UsageTotals, finite, tidy, usage
 from ..core.protocol import Protocol
 from ..core.tree import Tree, improvement
 from .trust import render_trust_lines, trust_facts
+from .grading import GradingSummary, eval_tail, grading_lines, node_lines, summarize_grading
 
 TOOL = "autoresearch-jupyter"
 REPORT_RESULT_VERSION = 1
@@ -170,6 +171,7 @@ class Report:
     baseline_values: dict[str, float] = dataclasses.field(default_factory=dict)  # measured, then printed
     best_values: dict[str, float] = dataclasses.field(default_factory=dict)
     trust: Any = None  # trust.Trust: noise floor, significance, new bests, ablation table
+    grading: GradingSummary | None = None  # runs with a separate evaluator (--eval): graded vs self-reported, holdout
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -221,7 +223,7 @@ def count_backtracks(tree: Tree, protocol: Protocol) -> int:
 def _failures(nodes: Iterable[Node]) -> tuple[FailureGroup, ...]:
     groups: dict[str, list[int]] = {}
     for node in nodes:
-        if node.status in (Status.BUGGY, Status.TIMEOUT, Status.REJECTED):
+        if node.status in (Status.BUGGY, Status.TIMEOUT, Status.REJECTED, Status.EVAL_FAILED):
             groups.setdefault(failure_reason(node), []).append(node.id)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
     return tuple(FailureGroup(reason, len(ids), tuple(ids[:_EXAMPLE_IDS])) for reason, ids in ordered)
@@ -278,6 +280,7 @@ def build_report(
         baseline_values=_values(base),
         best_values=_values(best),
         trust=trust_facts(tree, protocol),
+        grading=summarize_grading(tree, protocol),
     )
 
 
@@ -366,6 +369,8 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
             lines.append(f"- node {c.node_id} (from {c.parent}): {plan} -> {fmt_metric(c.metric)}{change}")
         if len(r.reverted_changes) > max_items:
             lines.append(f"- ... {len(r.reverted_changes) - max_items} more")
+    if r.grading is not None:
+        lines += grading_lines(r.grading, r.metric)
     if r.usage is not None:
         u = r.usage
         cost = f", cost {u.cost:g}" if u.cost is not None else ""
@@ -413,6 +418,7 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
         f"{protocol.metric}: {fmt_metric(node.metric)}"
         + (f" ({fmt_delta(delta)} vs parent)" if delta is not None else ""),
     ]
+    lines += node_lines(node, protocol.metric)
     if node.reason:
         lines.append(f"reason: {one_line(node.reason, 300)}")
     if node.exec_time is not None:
@@ -429,6 +435,9 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
     if node.output_tail:
         tail = node.output_tail.rstrip("\n").splitlines()[-tail_lines:]
         lines += ["", f"output (last {len(tail)} lines):", *tail]
+    graded_tail = eval_tail(node).rstrip("\n").splitlines()[-tail_lines:]
+    if graded_tail:
+        lines += ["", f"evaluator output (last {len(graded_tail)} lines):", *graded_tail]
     return "\n".join(lines)
 
 

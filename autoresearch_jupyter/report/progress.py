@@ -126,6 +126,9 @@ class ProgressPrinter(Callback):
         plan = "baseline" if node.id == 0 else short_plan(node.plan)
         if node.reason and node.status is not Status.OK:
             plan = f"{plan} - {node.reason}"
+        claimed = node.meta.get("self_reported") if node.meta.get("graded") else None
+        if isinstance(claimed, (int, float)) and claimed != node.metric:  # the evaluator's number decided
+            plan = f"[self-reported {claimed:.6g}, ignored] {plan}"
         label = "base" if node.id == 0 else str(node.id)
         shown = fmt_metric(node.metric)
         if len(node.samples) > 1:  # a mean over runs (noise floor, a confirmed new best)

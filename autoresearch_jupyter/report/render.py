@@ -49,6 +49,7 @@ _ANSI = {
     Status.INFEASIBLE.value: "\x1b[35m",
     Status.REJECTED.value: "\x1b[2m",
     Status.CANCELLED.value: "\x1b[2m",
+    Status.EVAL_FAILED.value: "\x1b[35m",
     Status.RUNNING.value: "\x1b[34m",
     Status.PENDING.value: "",
 }

@@ -117,6 +117,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
     note = node.meta.get("note") or node.meta.get("policy")
     if note:
         rec["note"] = str(note)[:300]
+    grading = graded_record(node)
+    if grading is not None:
+        rec["graded"] = grading
     parent = nodes.get(node.parent) if node.parent is not None else None
     if parent is not None:
         edits = line_edits(parent.code, node.code)
@@ -125,6 +128,29 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
             return rec
     rec["code"] = node.code if len(node.code) <= CODE_CAP else None
     return rec
+
+
+def graded_record(node: Node) -> Record | None:
+    """What the separate evaluator said about a node (None without one): the graded metric is
+    ``metric``; here are the node's own number, the holdout score and the evaluator's output."""
+    meta = node.meta
+    if not meta.get("graded") and not isinstance(meta.get("holdout"), Mapping):
+        return None
+    raw_eval, raw_hold = meta.get("eval"), meta.get("holdout")
+    info: Mapping[str, Any] = raw_eval if isinstance(raw_eval, Mapping) else {}
+    hold: Mapping[str, Any] | None = raw_hold if isinstance(raw_hold, Mapping) else None
+    return {
+        "self_reported": finite(_float(meta.get("self_reported"))),
+        "eval_state": info.get("state"),
+        "eval_time": info.get("time"),
+        "eval_tail": _tail(str(info.get("tail") or ""), TAIL_CAP),
+        "holdout": finite(_float(hold.get("metric"))) if hold else None,
+        "holdout_reason": (str(hold.get("reason"))[:REASON_CAP] if hold and hold.get("reason") else None),
+    }
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def node_records(nodes: Mapping[int, Node], *, v: int = 0) -> list[Record]:

@@ -6,8 +6,8 @@
 // CustomEvent "autoresearch:insert-node" with detail {nodeId, code, runId}; a listener that
 // inserts the cell calls event.preventDefault(). Without one, the code is copied instead.
 
-const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "infeasible"]);
-const LABEL = { timeout: "timed out", kept: "improved on parent" };
+const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "infeasible", "eval_failed"]);
+const LABEL = { timeout: "timed out", kept: "improved on parent", eval_failed: "evaluator failed" };
 const MAX_INDENT = 24;
 
 export function createStore() {
@@ -392,6 +392,12 @@ export function mountTreeView(el, store, actions = {}) {
     if (rec.exit_code !== null && rec.exit_code !== 0) facts.append(` · exit code ${rec.exit_code}`);
     if (rec.usage) facts.append(` · ${rec.usage.prompt_tokens + rec.usage.completion_tokens} tokens`);
     out.push(facts);
+    if (rec.graded) {  // a separate evaluator decided the metric; the node's own number is shown, not used
+      const g = rec.graded;
+      const bits = [`graded by the evaluator · self-reported ${fmt(g.self_reported)} (ignored)`];
+      if (g.holdout !== null || g.holdout_reason) bits.push(`holdout ${fmt(g.holdout)}${g.holdout_reason ? ` (${g.holdout_reason})` : ""}`);
+      out.push(h("div", "ar-muted ar-graded", bits.join(" · ")));
+    }
     if (rec.reason) out.push(h("div", "ar-reason", rec.reason));
     if (rec.note) out.push(h("div", "ar-muted", rec.note));
     const numbers = [
@@ -406,6 +412,7 @@ export function mountTreeView(el, store, actions = {}) {
       out.push(h("div", "ar-h", `Diff from node ${rec.parent} (+${rec.added} −${rec.removed})`), diffBlock(rec.diff));
     }
     if (rec.tail) out.push(h("div", "ar-h", "Output (end)"), h("pre", "ar-tail", rec.tail));
+    if (rec.graded && rec.graded.eval_tail) out.push(h("div", "ar-h", "Evaluator output (end)"), h("pre", "ar-tail", rec.graded.eval_tail));
     insp.replaceChildren(...out);
   }
 
