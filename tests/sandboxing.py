@@ -46,7 +46,9 @@ def run_script(tmp_path: Path, code: str, *args: str, env: dict[str, str] | None
     project.mkdir(exist_ok=True)
     (project / "train.py").write_text(code)
     return cli("run", "project/train.py", "--metric", metric, "--maximize", "--steps", steps,
-               "--runs-dir", str(tmp_path / "runs"), "--timeout", "60", *args, cwd=tmp_path, env=env)
+               "--runs-dir", str(tmp_path / "runs"), "--timeout", "60",
+               "--no-ablate",  # these tests count nodes; ablation's extra nodes are tested elsewhere
+               *args, cwd=tmp_path, env=env)
 
 
 def only_run(tmp_path: Path) -> Path:

@@ -82,7 +82,9 @@ def test_latency_under_an_accuracy_constraint(kernel_env, tmp_path):
     run = finished_run(tmp_path, nb)
     tree = run.load().tree
     best = tree.best(run.protocol)
-    assert run.protocol.metric == "time" and best.metric == best.measured["time"]
+    # time is noisy: the best was re-run to confirm it and is judged on the mean of its runs
+    assert run.protocol.metric == "time" and best.metric == pytest.approx(
+        sum(best.samples) / len(best.samples) if best.samples else best.measured["time"])
     assert best.metrics["rel_error"] < 1e-9
     assert any(n.status is Status.INFEASIBLE and "rel_error" in n.reason for n in tree)
     assert "rel_error<1e-9 (ruled out" in outputs_text(nb.cells[-1])

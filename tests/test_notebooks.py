@@ -184,7 +184,7 @@ def test_interrupting_the_kernel_stops_a_blocking_search_cleanly(kernel_env, tmp
         [summary] = list_runs(runs)
         replay = RunDir.open(Path(summary.path)).load()
         assert replay.state == "stopped" and all(n.status.is_finished() for n in replay.tree)
-        assert 3 < len(replay.tree) < 61
+        assert 3 <= len(replay.tree) < 61  # it ran nodes, and stopped long before its budget
         out = []
         kc.execute_interactive("print(autoresearch_run.state, autoresearch_run.view.state)", timeout=60,
                                output_hook=lambda m: out.append(m["content"].get("text", "")))

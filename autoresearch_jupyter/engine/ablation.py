@@ -117,6 +117,7 @@ def run_ablation(search: Any) -> None:
         earlier = _tried(search, node)
         if earlier is not None:  # never re-run what was tried: the earlier node's result stands
             fields = {"status": Status.OK, "metric": earlier.metric, "samples": list(earlier.samples),
+                      "metrics": dict(earlier.metrics), "measured": dict(earlier.measured),
                       "kept": False, "exec_time": 0.0, "finished_at": time.time(),
                       "reason": f"same code as node {earlier.id}; its result is used"}
             for key, value in fields.items():
