@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from ..core.errors import ScriptError
 from ..engine.options import build_protocol, build_settings
+from ..core.argtypes import non_negative_float
 from ._common import non_negative_int, positive_float, runs_dir_option
 from ._search import execute
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-time", type=positive_float, default=None, help="seconds for the whole run")
     parser.add_argument("--workers", type=non_negative_int, default=1, help="nodes run at once (1)")
     parser.add_argument("--gpus", default=None, help="GPU ids for nodes, round-robin, e.g. 0,1")
+    add_executor_arguments(parser)
     parser.add_argument("--proposer", default="auto", choices=("auto", "mutate", "llm"),
                         help="mutate (offline literal mutations), llm (any OpenAI-compatible model), or auto: "
                         "llm when a model or base URL is configured, mutate otherwise (auto)")
@@ -46,6 +48,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runs_dir_option(parser)
     parser.add_argument("--json", action="store_true", help="print the final report as JSON")
     add_llm_arguments(parser)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where nodes run: this machine, or a Ray cluster (the ``ray`` extra)."""
+    group = parser.add_argument_group("executor (--executor ray runs nodes on a Ray cluster)")
+    group.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: subprocesses here; ray: tasks on a Ray cluster (local)")
+    group.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="HOST:PORT, ray://HOST:PORT or auto (default: $RAY_ADDRESS, else a cluster running "
+                       "here, else a Ray instance started for the run)")
+    group.add_argument("--cpus-per-node", type=non_negative_float, default=None,
+                       help="CPUs each node asks Ray for, fractions allowed (1)")
+    group.add_argument("--gpus-per-node", type=non_negative_float, default=None,
+                       help="GPUs each node asks Ray for, e.g. 1 or 0.5; Ray sets CUDA_VISIBLE_DEVICES (0)")
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, max_time=args.max_time, smoke=args.smoke, proposer=proposer_settings(args),
         goal=args.goal, workers=args.workers, warm=args.warm, memory_limit=args.memory_limit, gpus=args.gpus,
         patience=args.patience, debug_prob=args.debug_prob, source_dir=args.script.resolve().parent, cwd=args.cwd,
+        executor=args.executor, ray_address=args.ray_address, cpus_per_node=args.cpus_per_node,
+        gpus_per_node=args.gpus_per_node,
     )
     from ..engine.search import Search
 

@@ -32,3 +32,10 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _parse(text, float, "a number")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value

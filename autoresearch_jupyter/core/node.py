@@ -68,6 +68,9 @@ class Node:
     started_at: float | None = None
     finished_at: float | None = None
     usage: Usage | None = None
+    where: dict[str, Any] | None = None
+    """Where the node's last run ran, from executors that run elsewhere (Ray: executor, host, ip,
+    ray_node_id, gpus, worker_pid); None: on this machine."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 

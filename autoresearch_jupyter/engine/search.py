@@ -244,6 +244,7 @@ class Search:
             self.callbacks.on_run_started(
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
                 protocol=self.protocol, tree=self.tree, proposer=getattr(self._proposer, "name", "?"),
+                executor=self._executor.describe(),
             )
             self._start_executor()
             state, reason = self._loop()
@@ -496,8 +497,10 @@ class Search:
             "output_tail": result.output_tail, "finished_at": time.time(),
             "metric": None, "kept": False, "reason": None,
         }
-        if result.cancelled:
-            fields.update(status=Status.CANCELLED, reason="cancelled", kept=None)
+        if result.where is not None:
+            fields["where"] = dict(result.where)
+        if result.cancelled:  # an infrastructure failure says so in error; resume runs it again
+            fields.update(status=Status.CANCELLED, reason=result.error or "cancelled", kept=None)
         elif result.timed_out:
             budget = self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget
             fields.update(status=Status.TIMEOUT, reason=f"{smoke}timed out after {budget:g} s")

@@ -18,7 +18,7 @@ import abc
 import concurrent.futures
 import dataclasses
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,7 @@ class JobResult:
     output_tail: str  # the last few KB of the log, for the journal and error messages
     error: str | None = None  # the executor's own one-line reason (memory limit, failed to start)
     warm: bool = False  # ran in a pre-forked warm interpreter
+    where: Mapping[str, Any] | None = None  # where it ran, for the journal (host, GPU ids); None: here
 
 
 class Executor(abc.ABC):
@@ -65,6 +66,10 @@ class Executor(abc.ABC):
     def start(self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
         """Prepare pools; ``warm_imports`` are the baseline's top-level modules and ``env`` the
         variables every job of the run shares (the seed), for interpreters started ahead. Optional."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the faces show about the executor (name, cluster resources, dashboard); JSON-safe."""
+        return {}
 
     @abc.abstractmethod
     def submit(self, *, job: Job) -> "concurrent.futures.Future[JobResult]":

@@ -25,7 +25,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
 
-from ..core.argtypes import finite_float, non_negative_int, positive_float
+from ..core.argtypes import finite_float, non_negative_float, non_negative_int, positive_float
 from ..core.errors import AutoResearchError
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
 
@@ -81,6 +81,16 @@ class AutoResearch(Magics):
     )
     max_time = Float(None, allow_none=True, help="Seconds for the whole run (--max-time).").tag(config=True)
     warm = Enum(("auto", "on", "off"), "auto", help="Pre-import the script's imports in a warm interpreter.").tag(
+        config=True
+    )
+    executor = Enum(("local", "ray"), "local", help="Where nodes run: local subprocesses or a Ray cluster (--executor).").tag(
+        config=True
+    )
+    ray_address = Unicode(None, allow_none=True, help="Ray cluster address, e.g. 'auto' or HOST:PORT (--ray-address).").tag(
+        config=True
+    )
+    cpus_per_node = Float(None, allow_none=True, help="CPUs each node asks Ray for (--cpus-per-node).").tag(config=True)
+    gpus_per_node = Float(None, allow_none=True, help="GPUs each node asks Ray for, e.g. 0.5 (--gpus-per-node).").tag(
         config=True
     )
     patience = Int(3, help="Children in a row without improvement before backtracking (--patience).").tag(config=True)
@@ -179,6 +189,10 @@ class AutoResearch(Magics):
     @argument("--warm", choices=("auto", "on", "off"), help="warm interpreter for node imports (config: warm)")
     @argument("--patience", type=non_negative_int, help="children without improvement before backtracking (config: 3)")
     @argument("--gpus", help="GPU ids for nodes, round-robin, e.g. 0,1")
+    @argument("--executor", choices=("local", "ray"), help="where nodes run: local or a Ray cluster (config: executor)")
+    @argument("--ray-address", help="Ray cluster: HOST:PORT, ray://HOST:PORT or auto (config: ray_address)")
+    @argument("--cpus-per-node", type=non_negative_float, help="CPUs each node asks Ray for (config: cpus_per_node, 1)")
+    @argument("--gpus-per-node", type=non_negative_float, help="GPUs each node asks Ray for (config: gpus_per_node, 0)")
     @argument("--cwd", help="run nodes in this folder (default: each in its own node folder)")
     @argument("--runs-dir", help="where runs live (config: runs_dir, ./.autoresearch)")
     @argument("--use", help="notebook variables handed to every node, e.g. --use X,y (pickled once per run)")
@@ -247,6 +261,9 @@ class AutoResearch(Magics):
             workers=self._pick(args.workers, "workers"), warm=self._pick(args.warm, "warm"),
             memory_limit=self._pick(args.memory_limit, "memory_limit"), gpus=args.gpus,
             patience=self._pick(args.patience, "patience"), source_dir=os.getcwd(), cwd=args.cwd,
+            executor=self._pick(args.executor, "executor"), ray_address=self._pick(args.ray_address, "ray_address"),
+            cpus_per_node=self._pick(args.cpus_per_node, "cpus_per_node"),
+            gpus_per_node=self._pick(args.gpus_per_node, "gpus_per_node"),
         )
         blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
         search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)

@@ -31,6 +31,9 @@ class ProgressPrinter(Callback):
         self._line(f"{verb} {run_id}  ({self.protocol.direction} {self.protocol.metric}, "
                    f"{self.protocol.time_budget:g} s per node, {self.steps} steps, "
                    f"proposer {info.get('proposer', '?')})  -> {run_dir}")
+        executor = info.get("executor") or {}
+        if executor.get("name") == "ray":
+            self._line(executor_line(executor))
 
     def on_node_started(self, *, node: Node, **info: Any) -> None:
         self.running += 1
@@ -53,7 +56,7 @@ class ProgressPrinter(Callback):
         label = f"[{node.id:>3}]" if node.id else "[base]"
         self._line(
             f"{label} {node.operator.value:<8} {node.status.value:<9} {metric}{delta} {verdict}"
-            f"  {node.plan[:60]}{'  - ' + why[:80] if why else ''}".rstrip()
+            f"  {node.plan[:60]}{'  - ' + why[:80] if why else ''}{where_text(node.where)}".rstrip()
         )
         if node.status is Status.OK and node.kept and node.metric is not None:
             if self.best is None or self.protocol.better(node.metric, self.best):
@@ -84,3 +87,23 @@ class ProgressPrinter(Callback):
             f"running {self.running}  {best}  {elapsed:.0f}s"
         )
         self.stream.flush()
+
+
+def executor_line(executor: dict[str, Any]) -> str:
+    """``executor ray at ADDRESS: 2 nodes, 16 CPU, 8 GPU; each node 1 CPU 0.5 GPU; dashboard URL``."""
+    cluster = executor.get("cluster") or {}
+    text = (f"executor ray at {executor.get('address', '?')}: {cluster.get('nodes', 0):g} node(s), "
+            f"{cluster.get('CPU', 0):g} CPU, {cluster.get('GPU', 0):g} GPU; each search node asks "
+            f"{executor.get('cpus_per_node', 1):g} CPU, {executor.get('gpus_per_node', 0):g} GPU; "
+            f"{executor.get('workers', 1)} in flight")
+    if executor.get("dashboard"):
+        text += f"; dashboard {executor['dashboard']}"
+    return text
+
+
+def where_text(where: dict[str, Any] | None) -> str:
+    """``  @host gpu 0`` for a node that ran elsewhere; empty for one that ran here."""
+    if not where:
+        return ""
+    gpus = where.get("gpus") or []
+    return f"  @{where.get('host', '?')}" + (f" gpu {','.join(map(str, gpus))}" if gpus else "")
