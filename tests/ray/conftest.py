@@ -7,6 +7,7 @@ Run this suite on its own: ``pytest tests/ray`` (the default suite leaves it out
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,32 +42,64 @@ def _answers(port: int) -> bool:
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a head node started with ``ray start --head --block`` in its own session;
-    teardown stops that process group only (``ray stop`` would stop every cluster here)."""
-    port = free_port()
+    teardown stops that process group only (``ray stop`` would stop every cluster here).
+
+    Up to 3 tries: on a loaded machine the raylet gives its agents only ~15 s to start and
+    aborts otherwise; a second try finds their imports in the page cache.
+    """
+    logs = tmp_path_factory.mktemp("ray")
     temp = Path("/tmp") / f"arj-ray-{os.getpid()}"  # short: Ray's socket paths must fit 107 bytes
-    log = tmp_path_factory.mktemp("ray") / "ray-start.log"
+    errors = []
+    for attempt in range(3):
+        proc, address, error = _start_head(logs / f"ray-start-{attempt}.log", temp)
+        if proc is not None:
+            break
+        errors.append(error)
+    else:
+        pytest.fail("ray start failed 3 times:\n" + "\n---\n".join(errors))
+    try:
+        yield address
+    finally:
+        _stop(proc)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _start_head(log: Path, temp: Path) -> tuple[subprocess.Popen | None, str, str]:
+    port = free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(RAY_BIN), "start", "--head", "--block", "--num-cpus", "2", "--num-gpus", "1",
              "--port", str(port), "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
-             "--disable-usage-stats", "--object-store-memory", str(200 * 2**20), "--temp-dir", str(temp),
+             "--disable-usage-stats", "--include-log-monitor=false", "--object-store-memory", str(200 * 2**20), "--temp-dir", str(temp),
              "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
              "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, preexec_fn=_boost,
         )
-    address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 150  # a loaded 2-core machine takes tens of seconds
     while "Ray runtime started" not in log.read_text(errors="replace") or not _answers(port):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
-            pytest.fail(f"ray start failed:\n{log.read_text()[-3000:]}")
+            return None, "", log.read_text(errors="replace")[-2000:]
         time.sleep(0.3)
+    _set_priority(proc.pid, 0)  # started: its workers run at the normal priority
+    return proc, f"127.0.0.1:{port}", ""
+
+
+def _boost() -> None:
+    """Start the head at a higher priority where allowed (root): on a busy machine its agents
+    must import Ray within the raylet's ~15 s, or the raylet aborts."""
     try:
-        yield address
-    finally:
-        _stop(proc)
-        subprocess.run(["rm", "-rf", str(temp)], check=False)
+        os.nice(-15)
+    except OSError:
+        pass
+
+
+def _set_priority(pgid: int, value: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PGRP, pgid, value)
+    except OSError:
+        pass
 
 
 def _stop(proc: subprocess.Popen) -> None:
