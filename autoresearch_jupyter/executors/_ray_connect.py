@@ -100,9 +100,9 @@ def connect(ray: Any, address: str | None, *, timeout: float = CONNECT_TIMEOUT) 
     def init() -> None:
         try:
             kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-            if address is None:
+            if address is None:  # "local": a new instance even where a stale cluster file lies around
                 kwargs["include_dashboard"] = False
-            outcome["context"] = ray.init(address=address, **kwargs)
+            outcome["context"] = ray.init(address=address or "local", **kwargs)
         except Exception as err:  # noqa: BLE001 - anything Ray raises becomes one line below
             outcome["error"] = err
 
