@@ -86,9 +86,9 @@ class _Core:
             except Exception:  # noqa: BLE001 - Ray shut down under us; fail what is left
                 logger.debug("ray.wait failed", exc_info=True)
                 ready = [t.ref for t in tasks]
-            ready_ids = {id(r) for r in ready}
+            done = set(ready)  # object refs hash and compare by their id
             for task in tasks:
-                if any(r is task.ref for r in ready) or id(task.ref) in ready_ids:
+                if task.ref in done:
                     self.finish(task)
                 elif task.cancel_at is not None and not task.forced and (
                     time.monotonic() - task.cancel_at > self.grace + 15.0

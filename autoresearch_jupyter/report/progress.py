@@ -92,7 +92,9 @@ class ProgressPrinter(Callback):
 def executor_line(executor: dict[str, Any]) -> str:
     """``executor ray at ADDRESS: 2 nodes, 16 CPU, 8 GPU; each node 1 CPU 0.5 GPU; dashboard URL``."""
     cluster = executor.get("cluster") or {}
-    text = (f"executor ray at {executor.get('address', '?')}: {cluster.get('nodes', 0):g} node(s), "
+    address = executor.get("address")
+    where = f"at {address}" if address and address != "local" else "on a Ray instance started here"
+    text = (f"executor ray {where}: {cluster.get('nodes', 0):g} node(s), "
             f"{cluster.get('CPU', 0):g} CPU, {cluster.get('GPU', 0):g} GPU; each search node asks "
             f"{executor.get('cpus_per_node', 1):g} CPU, {executor.get('gpus_per_node', 0):g} GPU; "
             f"{executor.get('workers', 1)} in flight")

@@ -61,7 +61,8 @@ def test_search_export_and_resume_on_ray(tmp_path, cli_env):
     assert cli("export", "r", "-o", str(out), cwd=tmp_path, env=cli_env).returncode == 0
     exported = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert f"score: {shown['nodes'][shown['best']]['metric']:g}" in exported.stdout.replace(".0\n", "\n")
-    more = cli("resume", "r", "--steps", "6", cwd=tmp_path, env=cli_env)
+    elsewhere = {k: v for k, v in cli_env.items() if k != "RAY_ADDRESS"}  # the address given on resume
+    more = cli("resume", "r", "--steps", "6", "--ray-address", cli_env["RAY_ADDRESS"], cwd=tmp_path, env=elsewhere)
     assert more.returncode == 0, more.stderr
     replay = nodes_of(tmp_path)
     assert len(replay.tree) == 7 and all(n.where and n.where["executor"] == "ray" for n in replay.tree)
