@@ -2,6 +2,10 @@
 
 Chromium comes from the system (``apt-get install -y --no-install-recommends chromium``);
 ``playwright install`` is never used. Each suite's conftest imports what it needs from here.
+
+Without chromium (or Playwright, or JupyterLab) the suites skip, unless
+``AUTORESEARCH_REQUIRE_BROWSER=1`` (set by .ci/run): then they fail, so CI never passes without
+its real parts.
 """
 
 from __future__ import annotations
@@ -17,6 +21,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("AUTORESEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE_ENV = "AUTORESEARCH_REQUIRE_BROWSER"
+
+
+def browser_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
+
+
+def missing(reason: str) -> None:
+    """Skip for ``reason``, or fail where the browser suites are required (CI)."""
+    if browser_required():
+        pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def need(module: str, minversion: str | None = None):  # noqa: ANN201 - the module
+    """``pytest.importorskip``, but a failure where the browser suites are required."""
+    try:
+        return pytest.importorskip(module, minversion=minversion)
+    except pytest.skip.Exception as err:
+        missing(str(err))
+
+
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -25,9 +51,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = need("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y --no-install-recommends chromium)")
+        missing(f"chromium is not installed at {CHROMIUM} (apt-get install -y --no-install-recommends chromium)")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b

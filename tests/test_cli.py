@@ -100,7 +100,8 @@ def test_run_show_tree_export_ls(tmp_path, score_script):
     proc = cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "6", "--name", "demo",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "[base]" in proc.stdout and "finished" in proc.stdout
+    assert any(line.split()[:2] == ["base", "baseline"] for line in proc.stdout.splitlines() if line.strip())
+    assert "finished" in proc.stdout
     listing = cli("ls", cwd=tmp_path)
     assert "demo" in listing.stdout and "finished" in listing.stdout
     shown = json.loads(cli("show", "demo", "--json", cwd=tmp_path).stdout)
@@ -191,7 +192,8 @@ def test_local_modules_import_and_relative_data_needs_cwd(tmp_path):
     proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", "--cwd", "project",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "acc=4" in proc.stdout  # helpers imported from the script's folder, data read from --cwd
+    base = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith("base "))
+    assert base.split()[3] == "3"  # helpers imported from the script's folder, data read from --cwd
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):

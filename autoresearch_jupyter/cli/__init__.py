@@ -1,6 +1,7 @@
 """The `autoresearch` command: one module per subcommand, one handler for domain errors.
 
-Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+(and optionally ``ALIASES``, other names it answers to).
 Errors the user can fix come out as one line on stderr and exit code 1 (2 for bad usage);
 tracebacks go to the debug log only (``--debug`` shows them).
 """
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
-        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
+                             aliases=getattr(module, "ALIASES", ()))
         module.add_arguments(cmd)
         cmd.set_defaults(handler=module.run)
     return parser

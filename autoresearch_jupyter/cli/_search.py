@@ -8,13 +8,14 @@ from pathlib import Path
 from ..report import export
 from ..engine.search import Search
 from ._common import print_json
-from ..report.progress import ProgressPrinter
+from ..report.progress import ProgressPrinter, next_steps
 
 
 def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     """Run with live progress, then print the report; Ctrl-C stops cleanly and says how to resume."""
     progress = ProgressPrinter(
-        protocol=search.protocol, steps=search.settings["steps"], stream=sys.stderr if as_json else sys.stdout
+        protocol=search.protocol, steps=search.settings.steps, stream=sys.stderr if as_json else sys.stdout,
+        name=search.name,
     )
     search.subscribe(progress)
     outcome = search.run()
@@ -25,6 +26,9 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
         print()
         print(export.render_report_text(report))
         print(f"\nbest script: {outcome.run_dir / 'best.py'}")
+        where = str(runs_dir) if str(runs_dir) != ".autoresearch" else None
+        has_best = outcome.tree.best(outcome.protocol) is not None
+        print("\n" + next_steps(search.name or outcome.run_id, has_best=has_best, runs_dir=where))
     if outcome.state == "failed":
         print(f"autoresearch: error: {outcome.reason}; continue with: autoresearch resume {outcome.run_id}",
               file=sys.stderr)

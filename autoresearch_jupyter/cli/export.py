@@ -15,7 +15,8 @@ HELP = "Write the best node (or --node ID) as a clean script with a provenance h
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_ref_argument(parser)
     parser.add_argument("--node", type=int, default=None, help="the node to export (default: the best)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write it")
+    parser.add_argument("-o", "--to", "--output", dest="output", type=Path, required=True, metavar="FILE",
+                        help="where to write it")
 
 
 def run(args: argparse.Namespace) -> int:

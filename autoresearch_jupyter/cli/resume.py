@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.errors import ProtocolError
+from ..core.errors import ExecutorError
 from ..executors import Executor, get_executor
 from ._common import non_negative_int, open_run, run_ref_argument
 from ._search import execute
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = open_run(args)
     search = Search.resume(run_dir, steps=args.steps, executor=_executor(run_dir.settings, args.ray_address))
     rc = execute(search, runs_dir=args.runs_dir, as_json=args.json)
-    if search.settings["proposer"].get("llm_report") and rc != 1:
+    if search.settings.proposer.llm_report and rc != 1:
         from .run import print_llm_summary
 
         print_llm_summary(search, stream=sys.stderr if args.json else sys.stdout)
@@ -42,7 +42,7 @@ def _executor(settings: dict, address: str | None) -> Executor | None:
         return None
     options = dict(settings.get("executor") or {})
     if options.get("name") != "ray":
-        raise ProtocolError("--ray-address: this run does not use --executor ray")
+        raise ExecutorError("--ray-address: this run does not use --executor ray")
     options.pop("name")
     options["address"] = address
     return get_executor("ray", **options)

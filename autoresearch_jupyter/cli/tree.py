@@ -26,10 +26,13 @@ def run(args: argparse.Namespace) -> int:
         print(render.render_text_tree(tree, protocol, max_nodes=args.max_nodes, color=sys.stdout.isatty()))
         return 0
     content, warning = render.render_tree(tree, protocol, fmt="svg")
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+    if warning:  # no picture without dot: the text tree is the answer, and that is not a failure
+        dot_file = args.svg.with_suffix(".dot")
+        write_output(dot_file, render.tree_to_dot(tree, protocol))
+        print(f"warning: {warning}; printed the text tree and wrote {dot_file} (render it with dot later)",
+              file=sys.stderr)
         print(content)
-        return 1
+        return 0
     write_output(args.svg, content)
     print(f"wrote {args.svg}")
     return 0

@@ -45,20 +45,20 @@ class CallbackList(Callback):
             except Exception:  # a broken view must not kill a running search
                 logger.exception("callback %s.%s failed", type(cb).__name__, hook)
 
-    def on_run_started(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_run_started(self, **kwargs: Any) -> None:
         self._fan("on_run_started", **kwargs)
 
-    def on_node_created(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_node_created(self, **kwargs: Any) -> None:
         self._fan("on_node_created", **kwargs)
 
-    def on_node_started(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_node_started(self, **kwargs: Any) -> None:
         self._fan("on_node_started", **kwargs)
 
-    def on_node_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_node_finished(self, **kwargs: Any) -> None:
         self._fan("on_node_finished", **kwargs)
 
-    def on_best_changed(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_best_changed(self, **kwargs: Any) -> None:
         self._fan("on_best_changed", **kwargs)
 
-    def on_run_finished(self, **kwargs: Any) -> None:  # type: ignore[override]
+    def on_run_finished(self, **kwargs: Any) -> None:
         self._fan("on_run_finished", **kwargs)

@@ -30,6 +30,7 @@ from ..core.node import Node, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
+from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree
 
@@ -73,27 +74,6 @@ def failure_reason(tail: str, exit_code: int | None) -> str:
     return f"exit code {exit_code}"
 
 
-def default_settings(**overrides: Any) -> dict[str, Any]:
-    """The run settings stored in run.json; resume rebuilds the parts from them."""
-    settings: dict[str, Any] = {
-        "steps": 20,
-        "max_time": None,
-        "smoke": False,
-        "goal": "",
-        "proposer": {"name": "mutate"},
-        "executor": {"name": "local", "workers": 1},
-        "policy": {},
-        "source_dir": None,  # the baseline's folder: on nodes' PYTHONPATH, so local modules import
-        "cwd": None,  # where nodes run; None: each in its own node folder
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(settings.get(key), dict):
-            settings[key] = {**settings[key], **value}
-        else:
-            settings[key] = value
-    return settings
-
-
 class Search:
     """One run of the tree search over a baseline script.
 
@@ -109,7 +89,7 @@ class Search:
         protocol: Protocol,
         runs_dir: str | Path = ".autoresearch",
         name: str | None = None,
-        settings: Mapping[str, Any] | None = None,
+        settings: RunSettings | Mapping[str, Any] | None = None,
         source: str | None = None,
         proposer: Proposer | None = None,
         executor: Executor | None = None,
@@ -120,8 +100,9 @@ class Search:
             raise ProtocolError("the baseline script is empty")
         self.code = code
         self.protocol = protocol
-        self.settings = default_settings(**(settings or {}))
-        self._check_settings()
+        # typed and checked once; a mapping is run.json's shape (a missing proposer is mutate)
+        self.settings = dataclasses.replace(
+            RunSettings.coerce(settings), protocol=ProtocolSettings.of(protocol))
         self._runs_dir = Path(runs_dir)
         self._name = name
         self._source = source
@@ -162,9 +143,9 @@ class Search:
         root = replay.tree.root
         if root is None:
             raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
-        settings = dict(run_dir.settings)
+        settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
         if steps is not None:
-            settings["steps"] = steps
+            settings = dataclasses.replace(settings, steps=steps)
         search = cls(
             code=root.code,
             protocol=run_dir.protocol,
@@ -180,28 +161,27 @@ class Search:
             search._guard.remember(node.code)
         return search
 
-    def _check_settings(self) -> None:
-        steps, max_time = self.settings["steps"], self.settings["max_time"]
-        if not isinstance(steps, int) or steps < 0:
-            raise ProtocolError(f"--steps must be a non-negative integer, got {steps!r}")
-        if max_time is not None and not max_time > 0:
-            raise ProtocolError(f"--max-time must be a positive number of seconds, got {max_time!r}")
-
     def _build_parts(self) -> None:
+        settings = self.settings
         if self._proposer is None:
-            options = dict(self.settings["proposer"])
-            self._proposer = get_proposer(options.pop("name"), seed=self.protocol.seed, **options)
+            self._proposer = get_proposer(settings.proposer.name, seed=self.protocol.seed, **settings.proposer.options())
         if self._executor is None:
-            options = dict(self.settings["executor"])
-            self._executor = get_executor(options.pop("name"), **options)
+            self._executor = get_executor(settings.executor.name, **settings.executor.options())
         if self._policy is None:
-            self._policy = GreedyTreePolicy(seed=self.protocol.seed, **self.settings["policy"])
+            self._policy = GreedyTreePolicy(seed=self.protocol.seed, patience=settings.policy.patience,
+                                            debug_prob=settings.policy.debug_prob)
 
     # ---- public API --------------------------------------------------------------------
 
     @property
     def proposer(self) -> Proposer | None:
         return self._proposer
+
+    @property
+    def name(self) -> str | None:
+        """The run's name (``digits-1``), given or read back from its folder."""
+        run_dir = getattr(self, "run_dir", None)
+        return run_dir.name if run_dir is not None else self._name
 
     def stop(self) -> None:
         """Ask the loop to stop: running nodes are cancelled, the journal is kept. Thread-safe."""
@@ -227,7 +207,7 @@ class Search:
                 self._runs_dir,
                 name=self._name,
                 protocol=self.protocol,
-                settings=self.settings,
+                settings=self.settings.to_dict(),
                 source=self._source,
             )
         return self.run_dir
@@ -238,7 +218,8 @@ class Search:
         assert self._executor is not None and self.run_dir is not None
         self._journal = Journal(self.run_dir.journal_path)
         self._started = time.monotonic()
-        state, reason = "failed", "internal error"
+        state: str = "failed"
+        reason: str | None = "internal error"
         try:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
@@ -286,17 +267,17 @@ class Search:
                 return "stopped", "stopped by the user"
         self._check_baseline(self.tree.root)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
-        for node in list(self.tree):
-            if node.id != 0 and node.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
-                self._submit(node)
-        steps = self.settings["steps"]
+        for unfinished in list(self.tree):
+            if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
+                self._submit(unfinished)
+        steps = self.settings.steps
         nothing_left = False
         ending: tuple[str, str] | None = None  # set when the proposer cannot go on
         while True:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
             if self._time_up():
-                return "finished", f"max time of {self.settings['max_time']:g} s reached"
+                return "finished", f"max time of {self.settings.max_time:g} s reached"
             while (
                 not nothing_left
                 and ending is None
@@ -331,13 +312,13 @@ class Search:
         return max(1, self._executor.capacity)
 
     def _time_up(self) -> bool:
-        max_time = self.settings["max_time"]
+        max_time = self.settings.max_time
         return max_time is not None and time.monotonic() - self._started >= max_time
 
     def _progress(self) -> float:
-        steps = max(1, self.settings["steps"])
+        steps = max(1, self.settings.steps)
         progress = (len(self.tree) - 1) / steps
-        max_time = self.settings["max_time"]
+        max_time = self.settings.max_time
         if max_time:
             progress = max(progress, (time.monotonic() - self._started) / max_time)
         return min(1.0, progress)
@@ -346,7 +327,7 @@ class Search:
         """Wait for running jobs; handle each as it finishes. Returns after at least one."""
         while self._inflight:
             timeout = _POLL
-            max_time = self.settings["max_time"]
+            max_time = self.settings.max_time
             if max_time is not None:
                 timeout = min(timeout, max(0.0, max_time - (time.monotonic() - self._started)))
             done, _ = concurrent.futures.wait(
@@ -384,7 +365,7 @@ class Search:
             parent = self.tree[decision.parent]
             context = Context(
                 protocol=self.protocol, tree=self.tree, parent=parent, operator=decision.operator,
-                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.get("goal", ""),
+                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
             )
             proposal = self._proposer.propose(context=context)
             if proposal is None:
@@ -429,7 +410,7 @@ class Search:
 
     def _submit(self, node: Node, stage: str | None = None) -> None:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
-        two_stage = self.settings["smoke"] and node.id != 0
+        two_stage = self.settings.smoke and node.id != 0
         stage = stage or ("smoke" if two_stage else "full")
         node_dir = self.run_dir.node_dir(node.id)
         result_path = node_dir / ("smoke-result.json" if stage == "smoke" else "result.json")
@@ -452,7 +433,7 @@ class Search:
             timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
             env=env,
             log_name="smoke.log" if stage == "smoke" else "output.log",
-            cwd=Path(self.settings["cwd"]).resolve() if self.settings["cwd"] else None,
+            cwd=Path(self.settings.cwd).resolve() if self.settings.cwd else None,
         )
         if stage == "smoke" or not two_stage:  # the first stage of the node starts it
             with self._lock:
@@ -463,7 +444,7 @@ class Search:
         self._inflight[self._executor.submit(job=job)] = (node, stage)
 
     def _path_env(self) -> dict[str, str]:
-        source = self.settings["source_dir"]
+        source = self.settings.source_dir
         if not source:
             return {}
         paths = [str(Path(source).resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -538,7 +519,7 @@ class Search:
             "(raise --timeout or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
-        if "FileNotFoundError" in (root.reason or "") and not self.settings["cwd"]:
+        if "FileNotFoundError" in (root.reason or "") and not self.settings.cwd:
             what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(

@@ -187,7 +187,7 @@ def _setup_child(msg: dict, fds: list[int]) -> None:
         os.chdir(msg["workdir"])
         os.environ.clear()
         os.environ.update(msg["env"])
-        reply = {"pid": os.getpid()}
+        reply: dict[str, object] = {"pid": os.getpid()}
     except BaseException as err:
         reply = {"error": f"{type(err).__name__}: {err}"}
     try:
@@ -213,7 +213,7 @@ def _reseed() -> None:
             pass
 
 
-def run_script(argv0: str) -> object:
+def run_script(argv0: str) -> str | int | None:
     """Run the script as ``python argv0`` would; returns what ``sys.exit`` should get."""
     import builtins
     import io

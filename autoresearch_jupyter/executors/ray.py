@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..core.errors import ExecutorError
 from ._base import Executor, Job, JobResult
@@ -311,7 +311,7 @@ class RayExecutor(Executor):
 
     # ---- shared folders ------------------------------------------------------------------
 
-    def _shared_folder(self, kind: str, folder: Path, *, skip: set[str] = frozenset(),
+    def _shared_folder(self, kind: str, folder: Path, *, skip: Iterable[str] = (),
                        top_level_only: bool = False) -> Any:
         """The folder's archive in the object store, put once and again only when it changed."""
         if not folder.is_dir():

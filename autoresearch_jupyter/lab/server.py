@@ -10,7 +10,8 @@ the runs sidebar and the run view read, and nothing else:
   ``run.json``'s ``source`` is a notebook under the server's root;
 - ``GET /autoresearch/api/runs/file?dir=DIR&run=ID&name=NAME[&offset=N]``: the text of
   ``run.json`` or ``journal.jsonl`` of that run, from byte ``N``, up to the end of its last
-  whole line (the header ``X-Autoresearch-End`` says where that is: the next ``offset``).
+  whole line (the header ``X-Autoresearch-End`` says where that is: the next ``offset``);
+- ``GET /autoresearch/api/settings``: the run options and their defaults (lab/settings.py).
 
 Only the runs directory itself may be hidden: a hidden folder above it or a hidden run folder
 is refused unless the server allows hidden files, and nothing outside the root is served. The
@@ -40,10 +41,13 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from .settings import SettingsHandler
+
     base = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(".*$", [
         (url_path_join(base, "autoresearch/api/runs"), RunsHandler),
         (url_path_join(base, "autoresearch/api/runs/file"), RunFileHandler),
+        (url_path_join(base, "autoresearch/api/settings"), SettingsHandler),
     ])
 
 

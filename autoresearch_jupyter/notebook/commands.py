@@ -52,10 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = MagicArgumentParser(prog=PROG, add_help=True, description="Inspect, control and export runs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicArgumentParser)
 
-    def add(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, add_help=True, prog=f"{PROG} {name}")
+    def add(name: str, text: str, aliases: list[str] | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, add_help=True, prog=f"{PROG} {name}",
+                              aliases=aliases or [])
 
-    _runs_dir(add("list", "List the runs: state, nodes, baseline and best metric."))
+    _runs_dir(add("list", "List the runs: state, nodes, baseline and best metric.", aliases=["ls"]))
     p = add("show", "Show a run's tree view (its report without the widget), or one node in full.")
     _run_ref(p)
     p.add_argument("--node", type=_node_id, default=None, help="show this node: plan, metric, diff, output tail")
@@ -75,9 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", "The best node (or --node ID) as a clean script, written --to FILE or put in a new --cell.")
     _run_ref(p)
     p.add_argument("--node", type=_node_id, default=None, help="the node to export (default: the best)")
-    p.add_argument("--to", default=None, metavar="FILE", help="write the script here")
+    p.add_argument("-o", "--to", default=None, metavar="FILE", help="write the script here")
     p.add_argument("--cell", action="store_true",
                    help="put the node's training cell (without the notebook's setup) in a new cell below")
+    p = add("apply", "Run the best node's (or --node ID's) cell in this kernel, so its model and variables "
+                     "are here; refuses, changing nothing, when its setup cells or files are missing.")
+    _run_ref(p)
+    p.add_argument("--node", type=_node_id, default=None, help="the node to apply (default: the best)")
+    p.add_argument("--with-setup", action="store_true",
+                   help="also run the node's own setup cells (a kernel that has not run them)")
     p = add("report", "A run's summary, or with --notebook FILE a lineage notebook: baseline, each kept step, best.")
     _run_ref(p)
     p.add_argument("--notebook", default=None, metavar="FILE", help="write the lineage notebook here (.ipynb)")
@@ -100,7 +107,7 @@ def dispatch(magics: AutoResearch, line: str) -> Any:
         return None
     if words[0] in _CELL_OPTIONS:
         raise UsageError(
-            f"{PROG} takes a command (list, show, tree, wait, stop, resume, export, report, setup); "
+            f"{PROG} takes a command (list, show, tree, wait, stop, resume, export, apply, report, setup); "
             "to search a training cell put %%autoresearch (two %) on its first line"
         )
     command = words[0] if not words[0].startswith("-") else ""
@@ -117,7 +124,7 @@ def dispatch(magics: AutoResearch, line: str) -> Any:
         print(_PARSER.format_help())
         return None
     try:
-        return COMMANDS[args.command](magics, args)
+        return COMMANDS[ALIASES.get(args.command, args.command)](magics, args)
     except AutoResearchError as err:
         raise user_error(err, f"{where}: ") from None
 
@@ -171,6 +178,13 @@ def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
+
+
+def cmd_apply(magics: AutoResearch, args: argparse.Namespace) -> None:
+    from .apply import apply_node
+
+    run = open_run(magics, args)
+    apply_node(magics.shell, run, args.node, setup_code=magics.setup.code, with_setup=args.with_setup)
 
 
 def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
@@ -294,5 +308,6 @@ def cmd_setup(magics: AutoResearch, args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], Any]] = {
     "list": cmd_list, "show": cmd_show, "tree": cmd_tree, "wait": cmd_wait, "stop": cmd_stop,
-    "resume": cmd_resume, "export": cmd_export, "report": cmd_report, "setup": cmd_setup,
+    "resume": cmd_resume, "export": cmd_export, "apply": cmd_apply, "report": cmd_report, "setup": cmd_setup,
 }
+ALIASES = {"ls": "list"}  # the name `autoresearch` uses

@@ -23,13 +23,17 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Enum, Unicode, default
 
-from ..core.argtypes import finite_float, non_negative_float, non_negative_int, positive_float
+from ..core.argtypes import option_values
 from ..core.errors import AutoResearchError
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
+from .config import SettingsTraits, print_llm_summary, run_options
 
 if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ..core.settings import RunSettings
     from .run import NotebookRun
     from ..engine.search import Search
 
@@ -58,50 +62,18 @@ def user_error(err: BaseException, prefix: str = "") -> UsageError:
 
 
 @magics_class
-class AutoResearch(Magics):
+class AutoResearch(Magics, SettingsTraits):
     """Tree search over a notebook training cell: ``%%autoresearch --metric val_acc --maximize``.
 
-    Each traitlet below is a default for the option of the same name; set it with
-    ``%config AutoResearch.<name> = value`` or in ``ipython_config.py``.
+    Each run option is also a trait (generated from RunSettings, see ``config.SettingsTraits``):
+    a default for the option of the same name; set it with ``%config AutoResearch.<name> =
+    value`` or in ``ipython_config.py``. ``runs_dir`` and ``view`` belong to the notebook face.
     """
 
-    steps = Int(20, help="Nodes to try after the baseline (--steps).").tag(config=True)
-    timeout = Float(60.0, help="Seconds per node, enforced (--timeout).").tag(config=True)
-    workers = Int(1, help="Nodes run at once (--workers).").tag(config=True)
-    proposer = Unicode("auto", help="Who proposes changes: mutate (offline), llm, auto (--proposer).").tag(config=True)
-    seed = Int(0, help="The seed every node gets (--seed).").tag(config=True)
+    shell: InteractiveShell  # registered magics always have one (IPython types it as optional)
     runs_dir = Unicode(help="Where runs live (--runs-dir); default ./.autoresearch or $AUTORESEARCH_RUNS_DIR.").tag(
         config=True
     )
-    min_delta = Float(0.0, help="Smallest improvement that counts as one (--min-delta).").tag(config=True)
-    smoke = Bool(False, help="Run each node first with AUTORESEARCH_SMOKE=1 (--smoke).").tag(config=True)
-    smoke_timeout = Float(10.0, help="Seconds per smoke run (--smoke-timeout).").tag(config=True)
-    memory_limit = Unicode(None, allow_none=True, help="Address-space limit per node, e.g. '4G' (--memory-limit).").tag(
-        config=True
-    )
-    max_time = Float(None, allow_none=True, help="Seconds for the whole run (--max-time).").tag(config=True)
-    warm = Enum(("auto", "on", "off"), "auto", help="Pre-import the script's imports in a warm interpreter.").tag(
-        config=True
-    )
-    executor = Enum(("local", "ray"), "local", help="Where nodes run: local subprocesses or a Ray cluster (--executor).").tag(
-        config=True
-    )
-    ray_address = Unicode(None, allow_none=True, help="Ray cluster address, e.g. 'auto' or HOST:PORT (--ray-address).").tag(
-        config=True
-    )
-    cpus_per_node = Float(None, allow_none=True, help="CPUs each node asks Ray for (--cpus-per-node).").tag(config=True)
-    gpus_per_node = Float(None, allow_none=True, help="GPUs each node asks Ray for, e.g. 0.5 (--gpus-per-node).").tag(
-        config=True
-    )
-    patience = Int(3, help="Children in a row without improvement before backtracking (--patience).").tag(config=True)
-    model = Unicode(None, allow_none=True, help="Model name for the llm proposer (--model).").tag(config=True)
-    base_url = Unicode(None, allow_none=True, help="OpenAI-compatible endpoint for the llm proposer (--base-url).").tag(
-        config=True
-    )
-    temperature = Float(None, allow_none=True, help="Sampling temperature for the llm proposer (--temperature).").tag(
-        config=True
-    )
-    goal = Unicode("", help="What you are after, in words, for the llm proposer (--goal).").tag(config=True)
     view = Enum(
         ("auto", "widget", "text", "none"), "auto",
         help="How a run shows progress: the tree widget (in a kernel with ipywidgets), text lines, or nothing.",
@@ -110,19 +82,6 @@ class AutoResearch(Magics):
     @default("runs_dir")
     def _default_runs_dir(self) -> str:
         return os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch")
-
-    @validate("steps", "workers", "seed", "patience")
-    def _non_negative(self, proposal: Any) -> int:
-        if proposal["value"] < 0:
-            raise TraitError(f"AutoResearch.{proposal['trait'].name} must be >= 0, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("timeout", "smoke_timeout", "max_time")
-    def _positive(self, proposal: Any) -> float | None:
-        value = proposal["value"]
-        if value is not None and not value > 0:
-            raise TraitError(f"AutoResearch.{proposal['trait'].name} must be a positive number of seconds, got {value}")
-        return value
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -146,7 +105,7 @@ class AutoResearch(Magics):
 
     # ---- %%autoresearch_setup ----------------------------------------------------------
 
-    @cell_magic("autoresearch_setup")
+    @cell_magic("autoresearch_setup")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_setup(self, line: str, cell: str) -> None:
         """Run this cell as usual and register it as frozen setup code for ``%%autoresearch``.
 
@@ -171,38 +130,13 @@ class AutoResearch(Magics):
     # ---- %%autoresearch ----------------------------------------------------------------
 
     @magic_arguments("%%autoresearch")
-    @argument("--metric", help="the metric the cell prints as 'NAME: value' (required)")
-    @argument("--maximize", action="store_true", default=None, help="higher is better")
-    @argument("--minimize", action="store_true", default=None, help="lower is better")
-    @argument("--steps", type=non_negative_int, help="nodes to try after the baseline (config: steps, 20)")
-    @argument("--timeout", type=positive_float, help="seconds per node, enforced (config: timeout, 60)")
-    @argument("--max-time", type=positive_float, help="seconds for the whole run (config: max_time)")
-    @argument("--workers", type=non_negative_int, help="nodes run at once (config: workers, 1)")
-    @argument("--proposer", help="mutate (offline literal mutations), llm, or auto (config: proposer)")
-    @argument("--seed", type=non_negative_int, help="the seed every node gets (config: seed, 0)")
     @argument("--name", help="a unique name for the run")
-    @argument("--min-delta", type=finite_float, help="smallest improvement that counts (config: min_delta, 0)")
-    @argument("--smoke", action="store_true", default=None, help="run each node first with AUTORESEARCH_SMOKE=1")
-    @argument("--no-smoke", dest="smoke", action="store_false", help="no smoke runs (when config turns them on)")
-    @argument("--smoke-timeout", type=positive_float, help="seconds per smoke run (config: smoke_timeout, 10)")
-    @argument("--memory-limit", help="address-space limit per node, e.g. 4G (config: memory_limit)")
-    @argument("--warm", choices=("auto", "on", "off"), help="warm interpreter for node imports (config: warm)")
-    @argument("--patience", type=non_negative_int, help="children without improvement before backtracking (config: 3)")
-    @argument("--gpus", help="GPU ids for nodes, round-robin, e.g. 0,1")
-    @argument("--executor", choices=("local", "ray"), help="where nodes run: local or a Ray cluster (config: executor)")
-    @argument("--ray-address", help="Ray cluster: HOST:PORT, ray://HOST:PORT or auto (config: ray_address)")
-    @argument("--cpus-per-node", type=non_negative_float, help="CPUs each node asks Ray for (config: cpus_per_node, 1)")
-    @argument("--gpus-per-node", type=non_negative_float, help="GPUs each node asks Ray for (config: gpus_per_node, 0)")
-    @argument("--cwd", help="run nodes in this folder (default: each in its own node folder)")
     @argument("--runs-dir", help="where runs live (config: runs_dir, ./.autoresearch)")
     @argument("--use", help="notebook variables handed to every node, e.g. --use X,y (pickled once per run)")
     @argument("--background", action="store_true", help="return at once and keep searching in a thread")
-    @argument("--model", help="llm proposer: model name (config: model)")
-    @argument("--base-url", help="llm proposer: OpenAI-compatible endpoint (config: base_url)")
-    @argument("--temperature", type=finite_float, help="llm proposer: sampling temperature (config: temperature)")
-    @argument("--goal", help="llm proposer: what you are after, in words (config: goal)")
     @argument("-h", "--help", action="store_true", help="show this help")
-    @cell_magic("autoresearch")
+    @run_options
+    @cell_magic("autoresearch")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_cell(self, line: str, cell: str) -> NotebookRun | None:
         """Search over this training cell: each node is one change, run in its own process,
         kept if the metric improves and reverted if not.
@@ -218,72 +152,47 @@ class AutoResearch(Magics):
         if args.help:
             print(self.autoresearch_cell.parser.format_help())
             return None
-        maximize = self._direction(args)
         if not cell.strip():
             raise UsageError("%%autoresearch: the cell is empty; put the training code below the magic line")
         try:
-            return self._start(args, cell, maximize)
+            return self._start(args, cell)
         except AutoResearchError as err:
             raise user_error(err) from None
         except OSError as err:  # the runs folder cannot be made or written
             raise UsageError(f"%%autoresearch: {err}") from None
 
-    def _direction(self, args: argparse.Namespace) -> bool:
-        if not args.metric:
-            raise UsageError("%%autoresearch: --metric is required: the name the cell prints, e.g. --metric val_acc")
-        if args.maximize and args.minimize:
-            raise UsageError("%%autoresearch: use either --maximize or --minimize, not both")
-        if not (args.maximize or args.minimize):
-            raise UsageError("%%autoresearch: say which way is better: --maximize or --minimize")
-        return bool(args.maximize)
-
     def _pick(self, value: Any, trait: str) -> Any:
         return getattr(self, trait) if value is None else value
 
-    def _start(self, args: argparse.Namespace, cell: str, maximize: bool) -> NotebookRun:
-        from ..engine.options import build_protocol, build_settings
+    def _start(self, args: argparse.Namespace, cell: str) -> NotebookRun:
         from .usevars import parse_names, serialise
 
+        settings = self.configured().with_options(option_values(args)).for_new_run(source_dir=os.getcwd())
+        settings.protocol.require()
         check_plain_python(cell, "training cell")
         names = parse_names(args.use) if args.use else []
         code = build_script(cell=cell, setup=self.setup.code, use=names)
         check_plain_python(code, "script made of the setup and this cell")
-        protocol = build_protocol(
-            code, metric=args.metric, maximize=maximize, timeout=self._pick(args.timeout, "timeout"),
-            seed=self._pick(args.seed, "seed"), min_delta=self._pick(args.min_delta, "min_delta"),
-            smoke_timeout=self._pick(args.smoke_timeout, "smoke_timeout"),
-        )
-        proposer = self._pick(args.proposer, "proposer")
-        settings = build_settings(
-            steps=self._pick(args.steps, "steps"), max_time=self._pick(args.max_time, "max_time"),
-            smoke=self._pick(args.smoke, "smoke"), proposer=proposer,
-            model_options=self._model_options(args), goal=self._pick(args.goal, "goal"),
-            workers=self._pick(args.workers, "workers"), warm=self._pick(args.warm, "warm"),
-            memory_limit=self._pick(args.memory_limit, "memory_limit"), gpus=args.gpus,
-            patience=self._pick(args.patience, "patience"), source_dir=os.getcwd(), cwd=args.cwd,
-            executor=self._pick(args.executor, "executor"), ray_address=self._pick(args.ray_address, "ray_address"),
-            cpus_per_node=self._pick(args.cpus_per_node, "cpus_per_node"),
-            gpus_per_node=self._pick(args.gpus_per_node, "gpus_per_node"),
-        )
+        protocol = settings.protocol_for(code)
         blobs = serialise(self.shell.user_ns, names)  # before any folder exists: fail fast
         search = self._new_search(code, protocol, settings, args.name, self._pick(args.runs_dir, "runs_dir"), blobs)
-        return self.launch(search, background=args.background)
+        run = self.launch(search, background=args.background)
+        if settings.proposer.llm_report and not args.background and run.state != "failed":
+            print_llm_summary(search)
+        return run
 
-    def _model_options(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {
-            "model": self._pick(args.model, "model"),
-            "base_url": self._pick(args.base_url, "base_url"),
-            "temperature": self._pick(args.temperature, "temperature"),
-        }
-
-    def _new_search(self, code: str, protocol: Any, settings: dict[str, Any], name: str | None,
+    def _new_search(self, code: str, protocol: Any, settings: RunSettings, name: str | None,
                     runs_dir: str, blobs: dict[str, bytes]) -> Search:
         """The Search with its parts built now (bad options fail before a run folder exists),
         and its run folder made here, so ``use.pkl`` is in place before the baseline runs."""
         from ..engine.search import Search
         from .usevars import write_use_file
 
+        from ..store.runs import default_run_name
+
         source = self.shell.user_ns.get("__session__") or "notebook"
+        if name is None:
+            name = default_run_name(runs_dir, str(source))
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
                         source=str(source))
         run_dir = search.prepare()
@@ -336,12 +245,12 @@ class AutoResearch(Magics):
             from ..report.progress import ProgressPrinter
 
             search.subscribe(
-                ProgressPrinter(protocol=search.protocol, steps=search.settings["steps"], stream=sys.stdout)
+                ProgressPrinter(protocol=search.protocol, steps=search.settings.steps, stream=sys.stdout)
             )
 
     def make_view(self, widget: Any, run: NotebookRun, search: Search | None, *, loaded: Any = None) -> Any:
         """A TreeView for ``run``: live if ``search`` is given, showing ``loaded`` (a tree) first."""
-        steps = search.settings["steps"] if search is not None else run.run_dir.settings.get("steps", 0)
+        steps = search.settings.steps if search is not None else run.run_dir.settings.get("steps", 0)
         view = widget.TreeView(protocol=run.protocol, steps=steps, run_id=run.id)
         if loaded is not None:
             view.load(tree=loaded, protocol=run.protocol, state=run.state, run_id=run.id, steps=steps)
@@ -361,7 +270,7 @@ class AutoResearch(Magics):
 
     # ---- %autoresearch -----------------------------------------------------------------
 
-    @line_magic("autoresearch")
+    @line_magic("autoresearch")  # type: ignore[arg-type]  # IPython 9 types its marker as returning Never
     def autoresearch_line(self, line: str) -> Any:
         """Inspect, control and export runs: ``%autoresearch COMMAND [options]``.
 

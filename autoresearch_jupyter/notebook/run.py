@@ -181,8 +181,12 @@ class NotebookRun:
 
     @property
     def best(self) -> Node | None:
-        """The best kept node so far (``.code``, ``.metric``, ``.plan``), or None."""
-        return self.tree.best(self.protocol)
+        """The best kept node so far (``.code``, ``.metric``, ``.plan``; ``.apply()`` puts its
+        variables into the kernel), or None."""
+        from .apply import ApplicableNode
+
+        best = self.tree.best(self.protocol)
+        return None if best is None else ApplicableNode.wrap(best, self)
 
     @property
     def baseline(self) -> Node | None:

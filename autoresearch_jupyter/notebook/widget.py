@@ -123,7 +123,8 @@ class TreeView(anywidget.AnyWidget):
         self._run_id = run_id
         self._max_time = max_time
         self._throttle = throttle
-        self._state, self._reason = "starting", None
+        self._state = "starting"
+        self._reason: str | None = None
         self._started: float | None = None
         self._finished: float | None = None
         self._index: dict[int, Node] = {}  # every node seen, in creation order

@@ -22,6 +22,7 @@ __all__ = [
     "Proposer",
     "choose_proposer",
     "get_proposer",
+    "print_llm_summary",
     "usage_totals",
     "write_llm_summary",
 ]
@@ -32,6 +33,7 @@ _LAZY = {
     "LLMProposer": "._llm",
     "usage_totals": "._llm",
     "write_llm_summary": "._llm",
+    "print_llm_summary": "._llm",
     "HybridProposer": "._hybrid",
     "LLMSettings": "._config",
     "choose_proposer": "._config",

@@ -103,11 +103,11 @@ class ChatClient:
         prompt = getattr(usage, "prompt_tokens", None)
         completion = getattr(usage, "completion_tokens", None)
         estimated = not isinstance(prompt, int) or not isinstance(completion, int)
-        if estimated:  # some local servers send no usage: count what we sent and got
-            prompt = sum(estimate_tokens(m["content"]) for m in messages)
+        if not isinstance(prompt, int) or not isinstance(completion, int):  # some local servers send no usage
+            prompt = sum(estimate_tokens(m["content"]) for m in messages)  # count what we sent and got
             completion = estimate_tokens(content)
         return Reply(
-            content=self.scrub(content), prompt_tokens=int(prompt), completion_tokens=int(completion),
+            content=self.scrub(content), prompt_tokens=prompt, completion_tokens=completion,
             finish_reason=finish, refusal=self.scrub(refusal) if refusal else None, estimated=estimated,
         )
 

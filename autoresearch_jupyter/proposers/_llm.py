@@ -21,8 +21,9 @@ which ends the run normally. Endpoint faults left after the client's retries rai
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from ..core.errors import BudgetExhaustedError, ProposerError
 from ..engine.guard import normalize, syntax_problem
@@ -243,3 +244,15 @@ def write_llm_summary(tree: Tree, protocol: Protocol, settings: Mapping[str, Any
     if not text:
         raise ProposerError(f"the model wrote no summary (finish reason {reply.finish_reason})")
     return text
+
+
+def print_llm_summary(tree: Tree, protocol: Protocol, settings: Mapping[str, Any], *, stream: TextIO) -> None:
+    """``write_llm_summary`` under a heading, for the faces' ``--llm-report``; a failure is a
+    warning on stderr, never an error of the run."""
+    try:
+        text = write_llm_summary(tree, protocol, settings)
+    except Exception as err:  # noqa: BLE001 - optional output must not fail the run
+        print(f"autoresearch: warning: no LLM summary: {err}", file=sys.stderr)
+        return
+    if text:
+        print(f"\n## What worked and what did not (written by the model)\n{text}", file=stream)

@@ -181,8 +181,8 @@ def _plain_literal(node: ast.AST) -> tuple[bool, Any]:
     if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or _is_number(node.value)):
         return True, node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        if isinstance(node.operand, ast.Constant) and _is_number(node.operand.value):
-            value = node.operand.value
+        value = node.operand.value if isinstance(node.operand, ast.Constant) else None
+        if isinstance(value, (int, float)) and _is_number(value):
             return True, -value if isinstance(node.op, ast.USub) else value
     return False, None
 
@@ -218,7 +218,7 @@ class _Collector(ast.NodeVisitor):
             self.visit(stmt)
         self.scope.pop()
 
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scoped  # type: ignore[assignment]
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scoped
 
     def _target(self, target: ast.AST, value: ast.expr) -> None:
         self.owners[id(value)] = ast.unparse(target)
@@ -351,9 +351,9 @@ def _range_moves(site: Site, v: float, early: bool) -> list[tuple[str, Any, str]
     if spec.kind == "int":
         step, scale = (max(1, int((spec.hi - spec.lo) // 4)), "large") if early else (1, "fine")
         return [(f"+{step}", int(v) + step, scale), (f"-{step}", int(v) - step, scale)]
-    step = (spec.hi - spec.lo) / (4 if early else 20)
-    text, scale = f"{step:.4g}", "large" if early else "fine"
-    return [(f"+{text}", v + step, scale), (f"-{text}", v - step, scale)]
+    delta = (spec.hi - spec.lo) / (4 if early else 20)
+    text, scale = f"{delta:.4g}", "large" if early else "fine"
+    return [(f"+{text}", v + delta, scale), (f"-{text}", v - delta, scale)]
 
 
 def _plain_moves(site: Site, v: Any, early: bool) -> list[tuple[str, Any, str]]:

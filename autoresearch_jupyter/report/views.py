@@ -128,7 +128,7 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
     note = node.meta.get("note") or node.meta.get("policy")
     if note:
         rec["note"] = str(note)[:300]
-    parent = nodes.get(node.parent) if node.parent is not None else None  # type: ignore[call-overload]
+    parent = nodes.get(node.parent) if node.parent is not None else None
     if parent is not None:
         edits = line_edits(parent.code, node.code)
         if len(json.dumps(edits)) < len(node.code):

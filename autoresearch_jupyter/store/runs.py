@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -201,7 +202,7 @@ class RunDir:
     def summary(self) -> RunSummary:
         """This run as ``list_runs`` shows it; reads only the journal's last line when it can."""
         protocol = self._protocol
-        base = dict(
+        base: dict[str, Any] = dict(
             id=self.id, path=str(self.path), name=self.name, created_at=self.created_at,
             metric=protocol.metric, maximize=protocol.maximize,
         )
@@ -288,6 +289,37 @@ def _finished_summary(journal: Path) -> tuple[str, dict[str, Any]] | None:
     ):
         return event["state"], event["summary"]
     return None
+
+
+SKIP_DIRS = frozenset({"node_modules", "site-packages", "__pycache__", ".git", ".venv", "venv"})
+
+
+def find_runs_dirs(root: str | os.PathLike[str] = ".", *, max_depth: int = 4) -> list[Path]:
+    """Every ``.autoresearch`` folder at or below ``root`` (notebook runs live next to their
+    notebook, CLI runs where the command ran): ``ls --all`` and the runs sidebar find both."""
+    root = Path(root)
+    found: list[Path] = []
+    base_depth = len(root.resolve().parts)
+    for here, dirs, _files in os.walk(root):
+        if DEFAULT_RUNS_DIR.name in dirs and (Path(here) / DEFAULT_RUNS_DIR.name).is_dir():
+            found.append(Path(here) / DEFAULT_RUNS_DIR.name)
+        depth = len(Path(here).resolve().parts) - base_depth
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and depth < max_depth)
+    return found
+
+
+def default_run_name(runs_dir: str | os.PathLike[str] | None, source: str | None) -> str | None:
+    """A readable name for a new run: the script's or notebook's stem and the first free number
+    (``digits-1``, ``digits-2``...), so two runs of one script are told apart at a glance."""
+    if not source:
+        return None
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(source)).stem).strip("-.")[:_MAX_NAME - 5] or "run"
+    runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
+    taken = {str(n) for path, info in _scan(runs) for n in (path.name, (info or {}).get("name")) if n}
+    number = 1
+    while f"{stem}-{number}" in taken:
+        number += 1
+    return f"{stem}-{number}"
 
 
 def _check_name(runs: Path, name: str) -> None:

@@ -11,6 +11,7 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { addCommands, CommandIDs } from './commands';
+import { fetchDefaults } from './defaults';
 import { ICellSettings, listenForInserts, NotebookFinder } from './notebooks';
 import { RunReader, runsDirFor } from './runs';
 import { RunView } from './runview';
@@ -18,18 +19,17 @@ import { RunsPanel } from './sidebar';
 
 const PLUGIN_ID = 'autoresearch-jupyter:plugin';
 
-/** The settings (schema/plugin.json), with the schema's defaults. */
+/** The settings (schema/plugin.json); `steps` and `runsDir` default to the server's (RunSettings). */
 interface ISettings extends ICellSettings {
-  runsDir: string;
+  runsDir?: string;
   refreshInterval: number;
 }
 
+/** Used without a settings registry; the run defaults come from the server (see defaults.ts). */
 const DEFAULTS: ISettings = {
   metric: 'val_acc',
   direction: 'maximize',
-  steps: 20,
   extraArgs: '',
-  runsDir: '.autoresearch',
   refreshInterval: 2.5
 };
 
@@ -44,6 +44,8 @@ function activate(
   browser: IDefaultFileBrowser | null
 ): void {
   const settings: ISettings = { ...DEFAULTS };
+  let composite: Partial<ISettings> = {};
+  let server: Partial<ISettings> = {};
   const { contents, serverSettings } = app.serviceManager;
   const reader = new RunReader(contents, serverSettings);
   const finder = new NotebookFinder({ app, tracker, docManager, labShell, contents });
@@ -63,9 +65,27 @@ function activate(
 
   // the runs directory next to the current notebook, else in the file browser's folder
   const follow = () => {
+    if (settings.runsDir === undefined) {
+      return; // the server's default is not known yet
+    }
     const notebook = tracker?.currentWidget?.context.path;
     panel.runsDir = runsDirFor(notebook ?? `${browser?.model.path ?? ''}/`, settings.runsDir);
   };
+  // the user's settings win over the server's defaults, which win over DEFAULTS
+  const update = () => {
+    for (const key of Object.keys(settings) as (keyof ISettings)[]) {
+      delete settings[key];
+    }
+    Object.assign(settings, DEFAULTS, server, composite);
+    follow();
+  };
+  fetchDefaults(serverSettings)
+    .then(defaults => {
+      // without the server extension, the magics' runs folder name (the Contents API fallback)
+      server = defaults ?? { runsDir: '.autoresearch' };
+      update();
+    })
+    .catch(reason => console.error('autoresearch: loading the run defaults failed', reason));
   tracker?.currentChanged.connect(follow);
   browser?.model.pathChanged.connect(follow);
   NotebookActions.executionScheduled.connect((_, { cell }) => {
@@ -94,12 +114,12 @@ function activate(
     registry
       .load(PLUGIN_ID)
       .then(loaded => {
-        const update = () => {
-          Object.assign(settings, DEFAULTS, loaded.composite as Partial<ISettings>);
-          follow();
+        const read = () => {
+          composite = loaded.composite as Partial<ISettings>;
+          update();
         };
-        update();
-        loaded.changed.connect(update);
+        read();
+        loaded.changed.connect(read);
       })
       .catch(reason => console.error('autoresearch: loading the settings failed', reason));
   }

@@ -24,7 +24,8 @@ export interface IInsertNodeDetail {
 export interface ICellSettings {
   metric: string;
   direction: 'maximize' | 'minimize';
-  steps: number;
+  /** Unset: the kernel's own default (`%config AutoResearch.steps`, else the server's RunSettings). */
+  steps?: number;
   extraArgs: string;
 }
 
@@ -41,7 +42,10 @@ const MAGIC = /^\s*%%autoresearch\b/;
 
 /** The `%%autoresearch` line that "AutoResearch this cell" adds. */
 export function magicLine(settings: ICellSettings): string {
-  const parts = ['%%autoresearch', '--metric', settings.metric, `--${settings.direction}`, '--steps', String(settings.steps)];
+  const parts = ['%%autoresearch', '--metric', settings.metric, `--${settings.direction}`];
+  if (settings.steps !== undefined) {
+    parts.push('--steps', String(settings.steps));
+  }
   if (settings.extraArgs.trim()) {
     parts.push(settings.extraArgs.trim());
   }

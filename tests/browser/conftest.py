@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, ROOT, screenshot_if_failed, stop_server  # noqa: F401,E402
+from chromium import ARTIFACTS, CHROMIUM, ROOT, need, screenshot_if_failed, stop_server  # noqa: F401,E402
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(tmp_path) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on 127.0.0.1 serving ``tmp_path/root``: (base url, root dir)."""
-    pytest.importorskip("jupyterlab")
+    need("jupyterlab")
     root = tmp_path / "root"
     root.mkdir()
     settings = tmp_path / "config" / "lab" / "user-settings" / "@jupyterlab"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, ROOT, screenshot_if_failed, stop_server  # noqa: F401,E402
+from chromium import ARTIFACTS, CHROMIUM, ROOT, need, screenshot_if_failed, stop_server  # noqa: F401,E402
 # Test settings for the extension: a short search for "AutoResearch this cell".
 SETTINGS = {"metric": "val_acc", "direction": "maximize", "steps": 2, "extraArgs": "--warm off", "refreshInterval": 1}
 
@@ -50,8 +50,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(app: str, base: Path) -> Iterator[Server]:
-    """Start ``python -m APP`` (jupyterlab or notebook) serving ``base/root``."""
+def _start(app: str, base: Path, user: dict | None = None, extra: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start ``python -m APP`` (jupyterlab or notebook) serving ``base/root``, with the extension's
+    ``user`` settings (default: SETTINGS) and more environment variables in ``extra``."""
     root, config = base / "root", base / "config"
     root.mkdir()
     (config / "labconfig").mkdir(parents=True)
@@ -59,8 +60,8 @@ def _start(app: str, base: Path) -> Iterator[Server]:
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     settings = base / "settings" / "autoresearch-jupyter"
     settings.mkdir(parents=True)
-    (settings / "plugin.jupyterlab-settings").write_text(json.dumps(SETTINGS))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps(SETTINGS if user is None else user))
+    env = {**os.environ, **(extra or {}), "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"), "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
            "OMP_NUM_THREADS": "1"}
     port = _free_port()
@@ -89,14 +90,24 @@ def _start(app: str, base: Path) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[Server]:
     """A JupyterLab server on 127.0.0.1 (one per test module), with the test settings."""
-    pytest.importorskip("jupyterlab")
+    need("jupyterlab")
     yield from _start("jupyterlab", tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def lab_defaults(tmp_path_factory) -> Iterator[Server]:
+    """A JupyterLab whose user settings leave steps and runsDir unset, with AUTORESEARCH_RUNS_DIR
+    set for the server (and so for its kernels): the extension must take both from the server."""
+    need("jupyterlab")
+    user = {k: v for k, v in SETTINGS.items() if k != "steps"}
+    yield from _start("jupyterlab", tmp_path_factory.mktemp("labdefaults"), user=user,
+                      extra={"AUTORESEARCH_RUNS_DIR": "exp-runs"})
 
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory) -> Iterator[Server]:
     """A Jupyter Notebook 7 server."""
-    pytest.importorskip("notebook", minversion="7")
+    need("notebook", minversion="7")
     yield from _start("notebook", tmp_path_factory.mktemp("nb7"))
 
 

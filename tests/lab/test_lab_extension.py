@@ -10,6 +10,7 @@ import json
 
 import nbformat
 import pytest
+from chromium import need
 from lab_helpers import (
     CELL,
     SIDEBAR_TAB,
@@ -24,7 +25,7 @@ from lab_helpers import (
 from autoresearch_jupyter.store.journal import load_journal
 from autoresearch_jupyter.notebook.code import build_script
 
-expect = pytest.importorskip("playwright.sync_api").expect
+expect = need("playwright.sync_api").expect
 
 def test_sidebar_lists_a_cli_run_and_replace_cell_with_a_node(lab, page):
     run_id = cli_run(lab.root)

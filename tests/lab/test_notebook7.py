@@ -3,10 +3,10 @@ with the runs sidebar on the left and a run view on the right of the notebook pa
 
 from __future__ import annotations
 
-import pytest
+from chromium import need
 from lab_helpers import cli_run, sources, write_notebook
 
-expect = pytest.importorskip("playwright.sync_api").expect
+expect = need("playwright.sync_api").expect
 
 
 def test_runs_sidebar_run_view_and_cell_button_in_notebook_7(notebook7, page):

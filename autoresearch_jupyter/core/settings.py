@@ -1,0 +1,630 @@
+"""One typed model of everything a user can set for a run: ``RunSettings``.
+
+Each field carries its type (the annotation), its default, and in its metadata (``Spec``) its
+help text, bounds or choices and the option it is on the faces. The faces generate their options
+from these fields, so ``autoresearch run --steps``, ``%%autoresearch --steps``,
+``%config AutoResearch.steps`` and the lab extension's defaults share one name, one type, one
+check and one message; ``options()`` lists them flat, in the order the help shows them.
+
+Values are checked once, when a settings object is made (``__post_init__``); a bad value raises
+the group's AutoResearchError subclass with a one-line message that names the option.
+``to_dict``/``from_dict`` convert to and from run.json's ``settings``, in the shape earlier
+versions wrote (runs written before this model load unchanged); the protocol options go to
+run.json's ``protocol`` through ``protocol_for``.
+
+Only the standard library is imported (the magics build their traits from this module when the
+extension loads), and nothing of the project but ``errors``, ``protocol`` and ``sizes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from .errors import AutoResearchError, ExecutorError, ProposerError, ProtocolError, ScriptError
+from .protocol import METRIC_NAME, Protocol
+
+__all__ = [
+    "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings", "ProtocolSettings",
+    "RunSettings", "SettingsError", "Spec", "check_option", "options",
+]
+
+SECTIONS = {
+    "protocol": "protocol (fixed before the first node)",
+    "search": "search",
+    "llm": "LLM proposer (--proposer llm or auto)",
+}
+
+
+class SettingsError(AutoResearchError):
+    """A run setting has a bad value or an unknown name."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a field is as an option: help, bounds or choices, and how it is written."""
+
+    help: str
+    option: str = ""  # the option's name (trait, dest); default: the field's name
+    flags: tuple[str, ...] = ()  # command-line flags; default: --option-with-dashes
+    section: str = "search"  # the group in --help and in the README's table (see SECTIONS)
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False  # more than 0 (an exclusive minimum)
+    unit: str = ""  # "seconds": said in messages
+    text: str = ""  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
+    metavar: str | None = None
+    internal: bool = False  # stored in run.json, set by a face: not an option
+
+
+def setting(default: Any, help: str, **spec: Any) -> Any:
+    """A dataclass field with its option spec in the metadata."""
+    meta = {"spec": Spec(help=help, **spec)}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults are not allowed")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def group(cls: type) -> Any:
+    """A nested group of settings (its own dataclass), defaulting to its defaults."""
+    return dataclasses.field(default_factory=cls, metadata={"group": cls})
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option, flat: where it lives in RunSettings and what it takes."""
+
+    name: str  # trait name and argparse dest
+    path: tuple[str, ...]  # attribute path in RunSettings, e.g. ("executor", "workers")
+    spec: Spec
+    kind: type  # int, float, bool, str or tuple
+    nullable: bool
+    default: Any
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return self.spec.flags or ("--" + self.name.replace("_", "-"),)
+
+    @property
+    def label(self) -> str:
+        """How messages name the option: its flag(s)."""
+        return " or ".join(self.flags)
+
+    @property
+    def takes(self) -> str:
+        """What a valid value is, in words ("a positive number of seconds")."""
+        if self.spec.text == "size":
+            return "a size in bytes, e.g. 4G"
+        if self.name == "metric":
+            return "a metric name"
+        if self.name == "direction":
+            return "a flag"
+        return _what(self)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description (the lab extension's defaults, the README's table)."""
+        return {
+            "name": self.name, "flags": list(self.flags), "type": self.kind.__name__, "nullable": self.nullable,
+            "default": list(self.default) if isinstance(self.default, tuple) else self.default,
+            "help": self.spec.help, "section": self.spec.section, "choices": list(self.spec.choices) or None,
+            "minimum": self.spec.minimum, "maximum": self.spec.maximum, "positive": self.spec.positive,
+            "takes": self.takes,
+        }
+
+
+# ---- checking one value ------------------------------------------------------------------
+
+
+def _what(option: Option) -> str:
+    """What a valid value is, in words, for messages."""
+    spec, kind = option.spec, option.kind
+    if spec.choices:
+        return "one of " + ", ".join(spec.choices)
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        lo, hi = spec.minimum, spec.maximum
+        if hi is not None:
+            return f"an integer from {int(lo or 0)} to {int(hi)}"
+        return {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+            lo, f"an integer of at least {int(lo or 0)}")  # type: ignore[arg-type]
+    if kind is float:
+        unit = f" of {spec.unit}" if spec.unit else ""
+        if spec.minimum is not None and spec.maximum is not None:
+            return f"between {spec.minimum:g} and {spec.maximum:g}"
+        if spec.positive:
+            return f"a positive number{unit}"
+        if spec.minimum == 0:
+            return f"a non-negative number{unit}"
+        return "a finite number"
+    if kind is tuple:
+        return "a comma-separated list"
+    return "text"
+
+
+def _convert(option: Option, value: Any) -> Any:
+    """``value`` as the field's type (text forms parsed), or raise with the option's message."""
+    given = value
+
+    def bad() -> AutoResearchError:
+        return option_error(option, f"{option.label} must be {_what(option)}, got {given!r}")
+
+    if value is None:
+        if option.nullable:
+            return None
+        raise bad()
+    kind, spec = option.kind, option.spec
+    if spec.text == "size":
+        from .sizes import parse_size
+
+        try:
+            return parse_size(value)
+        except AutoResearchError as err:
+            raise option_error(option, f"{option.label}: {err}") from None
+    if kind is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise bad()
+        return tuple(str(item).strip() for item in items if str(item).strip())
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad()
+        value = float(value)
+    elif not isinstance(value, str):
+        raise bad()
+    if spec.choices and value not in spec.choices:
+        raise bad()
+    if kind in (int, float):
+        if spec.positive and not value > 0:
+            raise bad()
+        if spec.minimum is not None and value < spec.minimum:
+            raise bad()
+        if spec.maximum is not None and value > spec.maximum:
+            raise bad()
+    return value
+
+
+def option_error(option: Option, message: str) -> AutoResearchError:
+    """The error class of the option's group, with ``message``."""
+    return _error_of(_GROUP_OF.get(option.path[:-1], RunSettings))(message)
+
+
+def _error_of(cls: type) -> type[AutoResearchError]:
+    """The error class a settings group raises (its ``error`` class variable)."""
+    error: type[AutoResearchError] = getattr(cls, "error", SettingsError)
+    return error
+
+
+def check_option(name: str, value: Any) -> Any:
+    """``value`` checked (and parsed) as the option ``name``, alone: for ``%config`` traits."""
+    return _convert(option(name), value)
+
+
+def _validate(obj: Any) -> None:
+    """Check and normalise every field of a settings group, in place (frozen: via __setattr__)."""
+    for field in dataclasses.fields(obj):
+        opt = _field_option(type(obj), field.name)
+        if opt is not None:
+            object.__setattr__(obj, field.name, _convert(opt, getattr(obj, field.name)))
+
+
+# ---- the groups ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolSettings:
+    """The options that become the run's Protocol (run.json's ``protocol``, fixed at the start)."""
+
+    error: ClassVar[type[AutoResearchError]] = ProtocolError
+
+    metric: str | None = setting(None, "the metric the script prints as 'NAME: value' (required)",
+                                 section="protocol", metavar="NAME")
+    direction: str | None = setting(None, "which way is better (required): higher or lower",
+                                    choices=("maximize", "minimize"), flags=("--maximize", "--minimize"),
+                                    section="protocol")
+    timeout: float = setting(60.0, "seconds per node, enforced", positive=True, unit="seconds",
+                             section="protocol")
+    seed: int = setting(0, "the seed every node gets", minimum=0, maximum=2**32 - 1, section="protocol")
+    min_delta: float = setting(0.0, "smallest improvement that counts", minimum=0, section="protocol")
+    smoke_timeout: float = setting(10.0, "seconds per smoke run", positive=True, unit="seconds",
+                                   section="protocol")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if self.metric is not None and not METRIC_NAME.match(self.metric):
+            raise ProtocolError(f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc")
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> ProtocolSettings:
+        """The options a Protocol was made from."""
+        return cls(metric=protocol.metric, direction=protocol.direction, timeout=protocol.time_budget,
+                   seed=protocol.seed, min_delta=protocol.min_delta, smoke_timeout=protocol.smoke_budget)
+
+    def require(self) -> ProtocolSettings:
+        """These settings, if metric and direction are given (a run needs both); else ProtocolError."""
+        if self.metric is None:
+            raise ProtocolError("--metric is required: the name the script prints, e.g. --metric val_acc")
+        if self.direction is None:
+            raise ProtocolError("say which way is better: --maximize or --minimize")
+        return self
+
+    def protocol_for(self, code: str) -> Protocol:
+        """The fixed protocol for a baseline script; metric and direction must be given."""
+        self.require()
+        assert self.metric is not None
+        return Protocol.for_script(
+            code, metric=self.metric, maximize=self.direction == "maximize", time_budget=self.timeout,
+            seed=self.seed, min_delta=self.min_delta, smoke_budget=self.smoke_timeout,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMOptions:
+    """The LLM proposer's options (``settings["proposer"]`` in run.json, besides its name).
+
+    ``proposers.LLMSettings`` is this class with the proposer's own behaviour and its one check
+    that needs the executors' rules (the API key variable must look like a secret).
+    """
+
+    error: ClassVar[type[AutoResearchError]] = ProposerError
+
+    model: str | None = setting(None, "model name, sent as given (default: $OPENAI_MODEL)", section="llm")
+    base_url: str | None = setting(
+        None, "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL, else OpenAI's)",
+        section="llm", metavar="URL")
+    temperature: float | None = setting(None, "sampling temperature (default: the model's own)", minimum=0,
+                                        maximum=2, section="llm")
+    api_key_env: str = setting("OPENAI_API_KEY", "environment variable holding the API key; the key is never stored",
+                               section="llm", metavar="NAME")
+    max_prompt_tokens: int = setting(6000, "cap on each prompt's estimated tokens; the memory is cut to fit",
+                                     minimum=500, section="llm")
+    max_tokens: int | None = setting(None, "token budget of the run (prompt + completion); the run ends when spent",
+                                     minimum=1, section="llm")
+    max_cost: float | None = setting(None, "cost budget of the run (needs --price-in and --price-out)", minimum=0,
+                                     section="llm")
+    price_in: float | None = setting(None, "price per 1M prompt tokens", minimum=0, section="llm")
+    price_out: float | None = setting(None, "price per 1M completion tokens", minimum=0, section="llm")
+    llm_timeout: float = setting(120.0, "seconds to wait for an answer before retrying", positive=True,
+                                 unit="seconds", section="llm")
+    llm_retries: int = setting(3, "retries with backoff on timeouts, 429 and 5xx before the run stops", minimum=0,
+                               section="llm")
+    hybrid_after: float | None = setting(
+        None, "after this fraction of the budget, fine-tuning of literals goes to mutate (default: never)",
+        minimum=0, maximum=1, section="llm", metavar="FRACTION")
+    llm_report: bool = setting(False, "at the end, an LLM-written summary of what worked and what did not",
+                               section="llm")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if self.max_cost is not None and (self.price_in is None or self.price_out is None):
+            raise ProposerError("--max-cost needs --price-in and --price-out (prices per 1M tokens) to count cost")
+        if self.base_url is not None and not _is_http(self.base_url):
+            raise ProposerError(f"--base-url must be an http(s) URL, got {display_url(self.base_url)!r}")
+
+    def llm_values(self) -> dict[str, Any]:
+        """The LLM options that differ from their defaults (what run.json keeps)."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(LLMOptions):
+            value = getattr(self, field.name)
+            if value != field.default:
+                out[field.name] = value
+        return out
+
+
+def _is_http(url: str) -> bool:
+    import urllib.parse
+
+    return urllib.parse.urlsplit(url).scheme.startswith("http")
+
+
+def display_url(url: str) -> str:
+    """``url`` without any user or password in it (for names, logs and error messages)."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@dataclasses.dataclass(frozen=True)
+class ProposerSettings(LLMOptions):
+    """Who proposes changes, and the LLM's options (kept in run.json only for llm and auto)."""
+
+    name: str = setting("auto", "mutate (offline literal mutations), llm (any OpenAI-compatible model), or auto: "
+                        "llm when a model or base URL is configured, mutate otherwise",
+                        option="proposer", choices=("auto", "mutate", "llm"))
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.name in ("llm", "auto")
+
+    def options(self) -> dict[str, Any]:
+        """What the proposer is built with (``get_proposer(name, **options)``): the LLM options
+        that were set, for the proposers that take them."""
+        return self.llm_values() if self.uses_llm else {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorSettings:
+    """Where and how nodes run."""
+
+    error: ClassVar[type[AutoResearchError]] = ExecutorError
+
+    name: str = setting("local", "where nodes run: local subprocesses, or ray (tasks on a Ray cluster)",
+                        option="executor", choices=("local", "ray"))
+    workers: int = setting(1, "nodes run at once (0 means 1); with ray, nodes in flight", minimum=0)
+    warm: str = setting("auto", "pre-import the script's imports in a warm interpreter", choices=("auto", "on", "off"))
+    memory_limit: int | None = setting(None, "address-space limit per node, e.g. 4G", text="size", metavar="SIZE")
+    gpus: tuple[str, ...] = setting((), "GPU ids for nodes, round-robin, e.g. 0,1", text="list", metavar="IDS")
+    address: str | None = setting(None, "--executor ray: HOST:PORT, ray://HOST:PORT or auto (default: "
+                                  "$RAY_ADDRESS, else a cluster running here, else a Ray instance for the run)",
+                                  option="ray_address", metavar="ADDRESS")
+    cpus_per_node: float | None = setting(None, "--executor ray: CPUs each node asks for, fractions allowed (1)",
+                                          minimum=0, metavar="N")
+    gpus_per_node: float | None = setting(None, "--executor ray: GPUs each node asks for, e.g. 1 or 0.5; Ray "
+                                          "sets CUDA_VISIBLE_DEVICES (0)", minimum=0, metavar="N")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        object.__setattr__(self, "workers", max(1, self.workers))
+        ray_only = {"ray_address": self.address, "cpus_per_node": self.cpus_per_node,
+                    "gpus_per_node": self.gpus_per_node}
+        if self.name != "ray":
+            given = [k for k, v in ray_only.items() if v is not None]
+            if given:
+                raise ExecutorError(f"--{given[0].replace('_', '-')} needs --executor ray")
+        elif self.gpus:
+            raise ExecutorError("--gpus picks devices on this machine; with --executor ray use --gpus-per-node")
+
+    def options(self) -> dict[str, Any]:
+        """What the executor is built with (``get_executor(name, **options)``)."""
+        out: dict[str, Any] = {"workers": self.workers, "warm": self.warm}
+        if self.memory_limit is not None:
+            out["memory_limit"] = self.memory_limit
+        if self.gpus:
+            out["gpus"] = list(self.gpus)
+        if self.name == "ray":
+            out["address"] = self.address
+            out["cpus_per_node"] = 1.0 if self.cpus_per_node is None else self.cpus_per_node
+            out["gpus_per_node"] = 0.0 if self.gpus_per_node is None else self.gpus_per_node
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySettings:
+    """How the tree grows (see engine/policy.py)."""
+
+    error: ClassVar[type[AutoResearchError]] = SettingsError
+
+    patience: int = setting(3, "children in a row without improvement before backtracking (0 means 1)", minimum=0)
+    debug_prob: float = setting(0.3, "chance of debugging a failed leaf", minimum=0, maximum=1)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        object.__setattr__(self, "patience", max(1, self.patience))
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Every setting of a run; ``RunSettings()`` holds the defaults the faces show."""
+
+    error: ClassVar[type[AutoResearchError]] = SettingsError
+
+    protocol: ProtocolSettings = group(ProtocolSettings)
+    steps: int = setting(20, "nodes to try after the baseline", minimum=0)
+    max_time: float | None = setting(None, "seconds for the whole run", positive=True, unit="seconds")
+    smoke: bool = setting(False, "run each node first with AUTORESEARCH_SMOKE=1")
+    proposer: ProposerSettings = group(ProposerSettings)
+    goal: str = setting("", "what you are after, in words; goes into every prompt", section="llm")
+    executor: ExecutorSettings = group(ExecutorSettings)
+    policy: PolicySettings = group(PolicySettings)
+    cwd: str | None = setting(None, "run nodes in this folder (default: each in its own node folder)",
+                              metavar="DIR")
+    source_dir: str | None = setting(None, "the baseline's folder: on nodes' PYTHONPATH", internal=True)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ---- from and to options -----------------------------------------------------------
+
+    def with_options(self, values: Mapping[str, Any]) -> RunSettings:
+        """These settings with the options in ``values`` (by option name; None: not given)."""
+        changes: dict[tuple[str, ...], Any] = {}
+        for name, value in values.items():
+            if value is not None:
+                changes[option(name).path] = value
+        return self._replace_paths(changes)
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, Any]) -> RunSettings:
+        return cls().with_options(values)
+
+    def option_values(self) -> dict[str, Any]:
+        """Every option's value, by option name (the inverse of ``from_options``)."""
+        return {o.name: self.get(o.name) for o in options()}
+
+    def get(self, name: str) -> Any:
+        """The value of the option ``name``."""
+        value: Any = self
+        for part in option(name).path:
+            value = getattr(value, part)
+        return value
+
+    def _replace_paths(self, changes: Mapping[tuple[str, ...], Any]) -> RunSettings:
+        top: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {}
+        for path, value in changes.items():
+            if len(path) == 1:
+                top[path[0]] = value
+            else:
+                nested.setdefault(path[0], {})[path[1]] = value
+        for name, fields in nested.items():
+            top[name] = dataclasses.replace(getattr(self, name), **fields)
+        return dataclasses.replace(self, **top) if top else self
+
+    def for_new_run(self, *, source_dir: str | None) -> RunSettings:
+        """With the paths a new run stores: ``source_dir`` and ``cwd`` absolute, ``cwd`` existing."""
+        from pathlib import Path
+
+        if self.cwd is not None and not Path(self.cwd).is_dir():
+            raise ScriptError(f"--cwd {self.cwd}: no such folder")
+        return dataclasses.replace(
+            self, cwd=str(Path(self.cwd).resolve()) if self.cwd is not None else None,
+            source_dir=str(Path(source_dir).resolve()) if source_dir is not None else None,
+        )
+
+    def protocol_for(self, code: str) -> Protocol:
+        return self.protocol.protocol_for(code)
+
+    # ---- run.json ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """run.json's ``settings`` (the protocol options live in run.json's ``protocol``)."""
+        return {
+            "steps": self.steps,
+            "max_time": self.max_time,
+            "smoke": self.smoke,
+            "goal": self.goal,
+            "proposer": {"name": self.proposer.name, **self.proposer.options()},
+            "executor": {"name": self.executor.name, **self.executor.options()},
+            "policy": {"patience": self.policy.patience, "debug_prob": self.policy.debug_prob},
+            "source_dir": self.source_dir,
+            "cwd": self.cwd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = True,
+                  protocol: Protocol | None = None) -> RunSettings:
+        """From run.json's ``settings`` (or a hand-written part of it: missing keys take their
+        defaults, a missing ``proposer`` is ``mutate``). ``strict``: unknown keys are an error
+        (they are ignored for run.json files, which may come from other versions)."""
+        values = dict(data)
+        nested: dict[str, Any] = {}
+        for name, kind in (("proposer", ProposerSettings), ("executor", ExecutorSettings),
+                           ("policy", PolicySettings)):
+            raw = values.pop(name, None)
+            if name == "proposer":
+                raw = {"name": "mutate"} if raw is None else {"name": raw} if isinstance(raw, str) else raw
+            nested[name] = _group_from(kind, raw or {}, strict=strict, where=name)
+        values.pop("protocol", None)
+        top = _known(cls, values, strict=strict, where="")
+        if protocol is not None:
+            top["protocol"] = ProtocolSettings.of(protocol)
+        return cls(**top, **nested)
+
+    @classmethod
+    def coerce(cls, settings: RunSettings | Mapping[str, Any] | None) -> RunSettings:
+        """RunSettings from what ``Search(settings=...)`` takes."""
+        if isinstance(settings, RunSettings):
+            return settings
+        return cls.from_dict(settings or {})
+
+
+def _known(cls: type, values: Mapping[str, Any], *, strict: bool, where: str) -> dict[str, Any]:
+    """The entries of ``values`` that are fields of ``cls`` (None: default); unknown ones fail if strict."""
+    fields = {f.name for f in dataclasses.fields(cls) if "group" not in f.metadata}
+    unknown = sorted(set(values) - fields)
+    if unknown and strict:
+        prefix = f"{where}." if where else ""
+        names = ", ".join(prefix + u for u in unknown)
+        groups = [f.name for f in dataclasses.fields(cls) if "group" in f.metadata and f.name != "protocol"]
+        valid = ", ".join(sorted([prefix + f for f in fields] + groups))
+        raise _error_of(cls)(f"unknown setting(s): {names}. Valid settings: {valid}")
+    return {k: v for k, v in values.items() if k in fields and v is not None}
+
+
+def _group_from(cls: type, raw: Any, *, strict: bool, where: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise _error_of(cls)(f"settings[{where!r}] must be a mapping, got {raw!r}")
+    return cls(**_known(cls, raw, strict=strict, where=where))
+
+
+# ---- the flat list of options ----------------------------------------------------------------
+
+_GROUP_OF: dict[tuple[str, ...], type] = {
+    (): RunSettings, ("protocol",): ProtocolSettings, ("proposer",): ProposerSettings,
+    ("executor",): ExecutorSettings, ("policy",): PolicySettings,
+}
+
+
+def _kind(annotation: Any) -> tuple[type, bool]:
+    """(base type, nullable) of a field's annotation (``int | None`` -> (int, True))."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is tuple or annotation is tuple:
+        return tuple, False
+    if args:
+        rest = [a for a in args if a is not type(None)]
+        base, nullable = _kind(rest[0])
+        return base, len(rest) < len(args) or nullable
+    return annotation, False
+
+
+def _collect(cls: type, path: tuple[str, ...]) -> Iterable[Option]:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if "group" in field.metadata:
+            yield from _collect(field.metadata["group"], path + (field.name,))
+            continue
+        spec: Spec = field.metadata["spec"]
+        kind, nullable = _kind(hints[field.name])
+        yield Option(name=spec.option or field.name, path=path + (field.name,), spec=spec, kind=kind,
+                     nullable=nullable, default=field.default)
+
+
+@functools.lru_cache(maxsize=None)
+def _all_options() -> tuple[Option, ...]:
+    found = tuple(_collect(RunSettings, ()))
+    names = [o.name for o in found]
+    assert len(names) == len(set(names)), f"two settings share an option name: {names}"
+    return found
+
+
+def options(*, internal: bool = False) -> tuple[Option, ...]:
+    """The run options in help order (protocol first); ``internal`` adds the face-set ones."""
+    order = list(SECTIONS)
+    found = [o for o in _all_options() if internal or not o.spec.internal]
+    return tuple(sorted(found, key=lambda o: order.index(o.spec.section)))
+
+
+def option(name: str) -> Option:
+    """The option called ``name``; SettingsError lists the valid names."""
+    for found in _all_options():
+        if found.name == name:
+            return found
+    raise SettingsError(f"unknown option {name!r}. Valid options: {', '.join(o.name for o in options())}")
+
+
+@functools.lru_cache(maxsize=None)
+def _field_options() -> dict[tuple[type, str], Option]:
+    """Which Option checks which field of which group class."""
+    out = {(_GROUP_OF[o.path[:-1]], o.path[-1]): o for o in _all_options()}
+    for name in (f.name for f in dataclasses.fields(LLMOptions)):
+        out[(LLMOptions, name)] = out[(ProposerSettings, name)]
+    return out
+
+
+def _field_option(cls: type, name: str) -> Option | None:
+    """The Option of field ``name`` of ``cls`` or of the settings group it derives from."""
+    table = _field_options()
+    for owner in cls.__mro__:
+        if (owner, name) in table:
+            return table[(owner, name)]
+    return None
