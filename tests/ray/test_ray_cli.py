@@ -132,3 +132,21 @@ def test_the_package_does_not_import_ray(cli_env):
             "from autoresearch_jupyter.engine.search import Search\ne.RayExecutor\n"
             "assert 'ray' not in sys.modules, 'ray imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, env=cli_env)
+
+
+def test_max_time_cancels_the_running_nodes_on_the_worker(tmp_path, cli_env):
+    tag = f"ray-maxtime-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "slow.py").write_text(
+        "import os, subprocess, sys, time\nx = 1  # search: int(1, 9)\n"
+        f"if os.environ['AUTORESEARCH_NODE_ID'] != '0':\n"
+        f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{tag}'])\n"
+        "    time.sleep(300)\nprint(f'score: {x}')\n")
+    started = time.monotonic()
+    ran = cli("run", "slow.py", "--metric", "score", "--maximize", "--steps", "4", "--workers", "2",
+              "--executor", "ray", "--timeout", "200", "--max-time", "20", cwd=tmp_path, env=cli_env)
+    assert ran.returncode == 0, ran.stderr
+    assert "max time of 20 s reached" in ran.stdout and time.monotonic() - started < 150
+    replay = nodes_of(tmp_path)
+    assert [n.status for n in replay.tree][1:] and all(
+        n.status is Status.CANCELLED for n in replay.tree if n.id > 0 and n.status is not Status.PENDING)
+    assert not wait_gone(tag), "a cancelled node is still running on the worker"

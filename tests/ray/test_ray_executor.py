@@ -83,17 +83,24 @@ def test_a_timeout_kills_the_nodes_whole_tree_on_the_worker(executor, tmp_path):
     assert not wait_gone(tag), "a process of the timed-out node is still running"
 
 
-def test_fractional_gpus_run_two_nodes_at_once_on_one_device(ray_connected, tmp_path):
-    code = ("import json, os, time\nt0 = time.time(); time.sleep(3)\n"
-            "json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), 't0': t0, 't1': time.time()},"
+def test_fractional_gpus_run_two_nodes_at_once_on_one_device(ray_connected, tmp_path, tmp_path_factory):
+    barrier = tmp_path_factory.mktemp("barrier")  # outside the run folder: not remapped on the worker
+    code = ("import json, os, time\n"
+            "here = os.environ['BARRIER']\n"
+            "open(os.path.join(here, os.environ['AUTORESEARCH_NODE_ID']), 'w').close()\n"
+            "deadline = time.time() + 90\n"
+            "while len(os.listdir(here)) < 2 and time.time() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), 'both': len(os.listdir(here)) == 2},"
             " open(os.environ['AUTORESEARCH_RESULT'], 'w'))\n")
     with RayExecutor(workers=2, address=ray_connected, gpus_per_node=0.5, warm="off") as ex:
-        futures = [ex.submit(job=make_job(tmp_path, i, code)) for i in (1, 2)]
-        results = [f.result(timeout=120) for f in futures]
+        futures = [ex.submit(job=make_job(tmp_path, i, code, timeout=120, env={"BARRIER": str(barrier)}))
+                   for i in (1, 2)]
+        results = [f.result(timeout=240) for f in futures]
     assert all(r.exit_code == 0 for r in results), [r.output_tail for r in results]
     seen = [json.loads((tmp_path / "nodes" / str(i) / "result.json").read_text()) for i in (1, 2)]
     assert [s["cvd"] for s in seen] == ["0", "0"] and [r.where["gpus"] for r in results] == [["0"], ["0"]]
-    assert max(s["t0"] for s in seen) < min(s["t1"] for s in seen), "the two nodes did not overlap"
+    assert all(s["both"] for s in seen), "the two half-GPU nodes did not run at the same time"
 
 
 def test_a_dead_worker_is_an_infrastructure_failure_and_leaves_nothing(executor, tmp_path):
