@@ -83,14 +83,18 @@ def main() -> None:
         print(f"no-op node, {args.nodes} runs each (median):  local {med_local * 1000:.1f} ms   "
               f"ray {med_ray * 1000:.1f} ms   ray extra {(med_ray - med_local) * 1000:+.1f} ms per node "
               f"(target <= 60 ms)")
-        spans = {}
+        spans: dict[tuple[str, int], float] = {}
         for workers in (1, 2):
             with RayExecutor(workers=workers, address=args.address, warm="off") as ex:
                 ex.start(env=SEED_ENV)
                 throughput(ex, root / f"warm{workers}", 2)
-                spans[workers] = throughput(ex, root / f"t{workers}", 8)
-        print(f"8 nodes of 0.5 s CPU on 2 CPUs:  workers=1 {spans[1]:.2f} s   workers=2 {spans[2]:.2f} s   "
-              f"speed-up {spans[1] / spans[2]:.2f}x (target >= 1.8x)")
+                spans["ray", workers] = throughput(ex, root / f"t{workers}", 8)
+            with LocalExecutor(workers=workers, warm="off") as ex:  # the machine's own ceiling, alongside
+                spans["local", workers] = throughput(ex, root / f"l{workers}", 8)
+        for name in ("ray", "local"):
+            one, two = spans[name, 1], spans[name, 2]
+            print(f"8 nodes of 0.5 s CPU on 2 CPUs, {name:<5}:  workers=1 {one:.2f} s   workers=2 {two:.2f} s   "
+                  f"speed-up {one / two:.2f}x (target >= 1.8x)")
 
 
 if __name__ == "__main__":

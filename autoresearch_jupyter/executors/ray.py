@@ -19,6 +19,7 @@ worker's local executor has a watchdog that kills its job's group when the worke
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import logging
 import sys
@@ -54,23 +55,34 @@ class _Task:
 class _Core:
     """The driver's state; separate from the executor so a finalizer can close it."""
 
-    def __init__(self, ray: Any, owns_ray: bool, grace: float) -> None:
+    def __init__(self, ray: Any, owns_ray: bool, grace: float, remote: Any, workers: int) -> None:
         self.ray = ray
         self.owns_ray = owns_ray
         self.grace = grace
+        self.remote = remote
+        self.workers = workers
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)
         self.tasks: dict[int, _Task] = {}
+        self.queue: collections.deque[tuple[Job, tuple[Any, ...], concurrent.futures.Future]] = collections.deque()
         self.closed = False
         self.thread = threading.Thread(target=self.collect, name="autoresearch-ray-collector", daemon=True)
         self.thread.start()
 
-    def add(self, task: _Task) -> None:
+    def submit(self, job: Job, args: tuple[Any, ...], future: concurrent.futures.Future) -> None:
+        """Start the task now, or queue it while ``workers`` tasks are in flight (the contract:
+        at most ``capacity`` jobs run at once, whoever submits)."""
         with self.wake:
             if self.closed:
                 raise ExecutorError("the executor is closed")
-            self.tasks[task.job.node_id] = task
-            self.wake.notify()
+            if len(self.tasks) >= self.workers:
+                self.queue.append((job, args, future))
+                return
+            self.launch_locked(job, args, future)
+
+    def launch_locked(self, job: Job, args: tuple[Any, ...], future: concurrent.futures.Future) -> None:
+        self.tasks[job.node_id] = _Task(job, self.remote.remote(*args), future)
+        self.wake.notify()
 
     def collect(self) -> None:
         """Resolve each future as its task ends; escalate cancels that are not honoured."""
@@ -101,6 +113,8 @@ class _Core:
         with self.lock:
             if self.tasks.get(task.job.node_id) is task:
                 del self.tasks[task.job.node_id]
+            while self.queue and not self.closed and len(self.tasks) < self.workers:
+                self.launch_locked(*self.queue.popleft())
         if not task.future.done():
             task.future.set_result(result)
 
@@ -134,11 +148,19 @@ class _Core:
 
     def cancel(self, node_id: int) -> None:
         with self.lock:
+            queued = [item for item in self.queue if item[0].node_id == node_id]
+            for item in queued:
+                self.queue.remove(item)
             task = self.tasks.get(node_id)
-            if task is None or task.cancel_at is not None:
-                return
-            task.cancel_at = time.monotonic()
-        self._cancel(task, force=False)
+            if task is not None and task.cancel_at is None:
+                task.cancel_at = time.monotonic()
+            else:
+                task = None
+        for job, _, future in queued:
+            if not future.done():
+                future.set_result(_result(job, cancelled=True))
+        if task is not None:
+            self._cancel(task, force=False)
 
     def _cancel(self, task: _Task, *, force: bool) -> None:
         try:
@@ -152,7 +174,12 @@ class _Core:
                 return
             self.closed = True
             tasks = list(self.tasks.values())
+            queued = list(self.queue)
+            self.queue.clear()
             self.wake.notify()
+        for job, _, future in queued:
+            if not future.done():
+                future.set_result(_result(job, cancelled=True))
         for task in tasks:
             self.cancel(task.job.node_id)
         deadline = time.monotonic() + self.grace + 20.0
@@ -189,7 +216,7 @@ class RayExecutor(Executor):
 
     Settings (keyword-only):
 
-    - ``workers=1``: nodes in flight; more wait in the search, not in Ray.
+    - ``workers=1``: nodes in flight; more submits wait in a queue here, not in Ray.
     - ``address=None``: ``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``; None: ``RAY_ADDRESS``, else
       a cluster running on this machine, else a Ray instance started here for the run.
     - ``cpus_per_node=1``, ``gpus_per_node=0``: what each node asks Ray for (fractions allowed);
@@ -253,7 +280,7 @@ class RayExecutor(Executor):
         self._warm_imports: list[str] = []
         self._start_env: dict[str, str] = {}
         self._shared: dict[str, tuple[Any, Any]] = {}  # folder kind -> (stamp, object ref)
-        self._core = _Core(ray, owns, float(local.get("grace", 2.0)))
+        self._core = _Core(ray, owns, float(local.get("grace", 2.0)), self._remote, workers)
         self._finalizer = weakref.finalize(self, self._core.close)
 
     # ---- Executor ------------------------------------------------------------------------
@@ -295,8 +322,7 @@ class RayExecutor(Executor):
         cwd_ref = self._shared_folder("cwd", Path(cwd), skip=skip) if cwd and not spec["cwd_is_source"] else None
         future: concurrent.futures.Future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
-        ref = self._remote.remote(spec, node_zip, run_ref, source_ref, cwd_ref)
-        self._core.add(_Task(job, ref, future))
+        self._core.submit(job, (spec, node_zip, run_ref, source_ref, cwd_ref), future)
         return future
 
     def cancel(self, *, node_id: int) -> None:
