@@ -133,3 +133,15 @@ def test_describe_says_what_the_cluster_has(executor):
     info = executor.describe()
     assert info["name"] == "ray" and info["cluster"]["CPU"] == 2 and info["cluster"]["GPU"] == 1
     assert info["workers"] == 2 and executor.capacity == 2
+
+
+def test_at_most_workers_jobs_run_at_once(ray_connected, tmp_path, tmp_path_factory):
+    barrier = tmp_path_factory.mktemp("capacity")
+    code = ("import json, os, time\nhere = os.environ['BARRIER']\n"
+            "open(os.path.join(here, os.environ['AUTORESEARCH_NODE_ID']), 'w').close()\n"
+            "time.sleep(3)\njson.dump({'seen': len(os.listdir(here))}, open(os.environ['AUTORESEARCH_RESULT'], 'w'))\n")
+    with RayExecutor(workers=1, address=ray_connected, warm="off") as ex:  # the cluster has room for 2
+        futures = [ex.submit(job=make_job(tmp_path, i, code, env={"BARRIER": str(barrier)})) for i in (1, 2)]
+        assert all(f.result(timeout=240).exit_code == 0 for f in futures)
+    seen = [json.loads((tmp_path / "nodes" / str(i) / "result.json").read_text())["seen"] for i in (1, 2)]
+    assert seen == [1, 2], "the second job started while the first was running"
