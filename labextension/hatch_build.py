@@ -36,7 +36,7 @@ OUT = ROOT / "autoresearch_jupyter" / "labextension"
 STAMP = HERE / ".build-stamp"
 SHARED = ROOT / "autoresearch_jupyter" / "report" / "static"
 SOURCES = ["package.json", "package-lock.json", "tsconfig.json", "webpack.config.js", "install.json", "src", "style", "schema"]
-SHARED_SOURCES = ["treeview.js", "treeview.css", "journal.js"]
+SHARED_SOURCES = ["treeview.js", "treeview.css"]
 MIN_NODE = (20, 19)
 NODE_NEEDED = "20.19+ or 22.12+"  # what the bundler (rspack) needs
 

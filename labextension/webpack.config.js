@@ -1,5 +1,5 @@
-// Extra bundler config, merged by @jupyter/builder: the tree view and the journal replay are
-// the shared modules in autoresearch_jupyter/report/static/ (the notebook widget loads the same files),
+// Extra bundler config, merged by @jupyter/builder: the tree view is
+// the shared module in autoresearch_jupyter/report/static/ (the notebook widget loads the same files),
 // bundled from there so the tree view exists once.
 const path = require('path');
 
@@ -8,8 +8,7 @@ const shared = path.resolve(__dirname, '..', 'autoresearch_jupyter', 'report', '
 module.exports = {
   resolve: {
     alias: {
-      '@autoresearch/treeview$': path.join(shared, 'treeview.js'),
-      '@autoresearch/journal$': path.join(shared, 'journal.js')
+      '@autoresearch/treeview$': path.join(shared, 'treeview.js')
     }
   }
 };

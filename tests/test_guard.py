@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoresearch_jupyter.engine.guard import Guard, GuardedProposer, code_hash, is_seed_name, normalize
-from autoresearch_jupyter.core.node import Node, Operator, Status
-from autoresearch_jupyter.proposers import Context, Proposal, Proposer
+from autoresearch_jupyter.engine.guard import Guard, code_hash, is_seed_name, normalize
 from autoresearch_jupyter.core.protocol import Protocol
-from autoresearch_jupyter.core.tree import Tree
 
 BASE = '''"""Train a model."""
 import numpy as np
@@ -155,30 +152,3 @@ def test_seed_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["lr", "C", "max_iter", "random", "n_estimators", "state"])
 def test_not_seed_names(name: str) -> None:
     assert not is_seed_name(name)
-
-
-class _Fixed(Proposer):
-    name = "fixed"
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-
-    def propose(self, *, context: Context) -> Proposal | None:
-        return Proposal(operator=Operator.IMPROVE, plan="fixed", code=self.code)
-
-
-def test_guarded_proposer_marks_refused_proposals(guard: Guard) -> None:
-    tree = Tree()
-    root = Node(id=0, parent=None, operator=Operator.BASELINE, plan="baseline", code=BASE, status=Status.OK,
-                metric=0.5)
-    tree.add(root)
-    context = Context(
-        protocol=guard.protocol, tree=tree, parent=root, operator=Operator.IMPROVE, progress=0.0,
-        is_known=guard.is_known,
-    )
-    refused = GuardedProposer(_Fixed(BASE.replace("random_state=0", "random_state=5")), guard)
-    proposal = refused.propose(context=context)
-    assert proposal is not None and proposal.rejected and proposal.rejected.startswith("seed-only")
-    assert refused.name == "fixed" and refused.operators == frozenset({Operator.IMPROVE})
-    fine = GuardedProposer(_Fixed(BASE.replace("C=0.01", "C=1.0")), guard).propose(context=context)
-    assert fine is not None and fine.rejected is None

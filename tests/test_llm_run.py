@@ -128,7 +128,7 @@ def test_cli_run_with_the_llm_proposer(tmp_path, server):
                "--base-url", server.url, "--model", "any-name", "--llm-report", "--goal", "a large score",
                cwd=tmp_path, env=cli_env())
     assert proc.returncode == 0, proc.stderr
-    assert f"proposer llm (model any-name at {server.url})" in proc.stdout
+    assert f"proposer llm (model any-name at {server.url})" in " ".join(proc.stdout.split())  # wrapped to fit
     assert "## Tokens" in proc.stdout and SUMMARY in proc.stdout
     run = list_runs(tmp_path / ".autoresearch")[0]
     run_dir = RunDir.open(tmp_path / ".autoresearch" / run.id)
@@ -164,7 +164,7 @@ def test_cli_auto_without_an_endpoint_is_mutate_and_bad_llm_flags_are_one_line(t
     del env["OPENAI_API_KEY"]
     proc = cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "1", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "proposer mutate (auto: no model endpoint configured)" in proc.stdout
+    assert "proposer mutate (auto: no model endpoint configured)" in " ".join(proc.stdout.split())
     proc = cli("run", "score.py", "--metric", "score", "--maximize", "--proposer", "llm", "--max-cost", "1",
                "--model", "m", cwd=tmp_path, env=env)
     assert proc.returncode == 1 and proc.stderr.strip() == (

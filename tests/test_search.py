@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from autoresearch_jupyter.report.bestfile import BestScriptWriter
 from autoresearch_jupyter import Protocol, Search
 from autoresearch_jupyter.core.errors import BaselineError
 from autoresearch_jupyter.core.node import Status
@@ -50,7 +51,9 @@ def test_every_kind_of_node_outcome(tmp_path, scripted, monkeypatch):
         ("no metric", BASE.replace('print(f"score: {x}")', 'print("done")')),
         ("loop", variant("while True: pass")),
     ])
-    outcome = make_search(tmp_path, proposer).run()
+    search = make_search(tmp_path, proposer)
+    search.subscribe(BestScriptWriter())  # the faces subscribe it; the engine writes no reports
+    outcome = search.run()
     nodes = {n.plan: n for n in outcome.tree}
     assert outcome.state == "finished"
     assert nodes["better"].status is Status.OK and nodes["better"].kept and nodes["better"].metric == 3
@@ -93,6 +96,19 @@ def test_a_failing_baseline_stops_the_run_with_its_output(tmp_path, scripted):
         make_search(tmp_path, scripted([]), code=code).run()
     message = str(info.value)
     assert "baseline failed: RuntimeError: no data file" in message and "loading" in message
+
+
+def test_a_baseline_error_names_the_setting_and_the_faces_name_the_option(tmp_path, scripted):
+    from autoresearch_jupyter.core.errors import with_options
+
+    code = "print(open('data.txt').read())\n"
+    with pytest.raises(BaselineError) as info:
+        make_search(tmp_path, scripted([]), code=code).run()
+    err = info.value
+    assert err.settings == ("cwd",) and "--" not in str(err).splitlines()[0]  # the engine names no flag
+    first = with_options(err).splitlines()[0]
+    assert "FileNotFoundError" in first and first.endswith("(see --cwd)")
+    assert with_options(err).splitlines()[1:] == str(err).splitlines()[1:]
 
 
 def test_a_baseline_without_metric_stops_the_run(tmp_path, scripted):

@@ -272,3 +272,21 @@ def test_ls_and_list_and_export_to_answer_on_both_faces(ip, tmp_path, capsys):
         assert main(["export", "both", "--runs-dir", runs, flag, str(tmp_path / f"cli{flag}.py")]) == 0
         ip.run_line_magic("autoresearch", f"export both {flag} {tmp_path / f'nb{flag}.py'}")
         assert (tmp_path / f"cli{flag}.py").read_text() == (tmp_path / f"nb{flag}.py").read_text()
+
+
+def test_only_the_face_set_fields_are_not_options():
+    internal = {".".join(o.path) for o in options(internal=True)} - {".".join(o.path) for o in options()}
+    assert internal == {"executor.name", "source_dir"}  # set by the faces and the engine, stored in run.json
+
+
+def test_llm_report_is_printed_by_a_blocking_cell_too(ip, monkeypatch, capsys):
+    pytest.importorskip("openai")
+    from openai_server import FakeOpenAI, clear_openai_env
+    from test_llm_run import KEY, SCRIPT, SUMMARY, improving
+
+    clear_openai_env(monkeypatch, KEY)
+    with FakeOpenAI(default=improving()) as server:
+        run = ip.run_cell_magic("autoresearch", f"--metric score --maximize --steps 2 --warm off --proposer llm "
+                                f"--base-url {server.url} --model m --llm-report", SCRIPT)
+    assert run.state == "finished" and run.run_dir.settings["proposer"]["llm_report"] is True
+    assert SUMMARY in capsys.readouterr().out

@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Sequence
 
-from ..core.errors import AutoResearchError
+from ..core.errors import AutoResearchError, with_options
 
 logger = logging.getLogger("autoresearch_jupyter.cli")
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except AutoResearchError as err:
         logger.debug("error", exc_info=True)
-        print(f"autoresearch: error: {err}", file=sys.stderr)
+        print(f"autoresearch: error: {with_options(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("autoresearch: interrupted", file=sys.stderr)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..core.argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
 from ..core.errors import AutoResearchError
+from ..core.settings import default_runs_dir
 from ..store.runs import RunDir, resolve_run
 
 
 def runs_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs-dir",
-        default=os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch"),
+        default=default_runs_dir(),
         type=Path,
         help="where runs live (default: ./.autoresearch, or $AUTORESEARCH_RUNS_DIR)",
     )

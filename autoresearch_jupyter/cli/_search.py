@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..report import export
+from ..report.bestfile import BestScriptWriter
 from ..engine.search import Search
 from ._common import print_json
 from ..report.progress import ProgressPrinter, next_steps
@@ -18,6 +19,7 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
         name=search.name,
     )
     search.subscribe(progress)
+    search.subscribe(BestScriptWriter())
     outcome = search.run()
     report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
     if as_json:

@@ -4,7 +4,35 @@ from __future__ import annotations
 
 
 class AutoResearchError(Exception):
-    """Root of every error this package raises on purpose; its message is meant for the user."""
+    """Root of every error this package raises on purpose; its message is meant for the user.
+
+    ``settings`` names the run settings that would fix it (``"cwd"``, ``"time_budget"``); the
+    message itself names no face's options, and each face adds its own spelling of them
+    (``with_options``), so the CLI says ``--cwd`` and a program sees only the setting.
+    """
+
+    def __init__(self, *args: object, settings: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.settings = settings
+
+
+_OPTION_NAMES = {"time_budget": "timeout"}  # settings whose option the faces name otherwise
+
+
+def option_name(setting: str) -> str:
+    """How the CLI and the magics spell a run setting as an option: ``cwd`` -> ``--cwd``."""
+    return "--" + _OPTION_NAMES.get(setting, setting).replace("_", "-")
+
+
+def with_options(err: BaseException) -> str:
+    """The error's message with the options of the settings that would fix it (``(see --cwd)``)
+    at the end of its first line; the message as it is for other errors."""
+    text = str(err)
+    settings = getattr(err, "settings", ())
+    if not settings:
+        return text
+    first, newline, rest = text.partition("\n")
+    return f"{first} (see {', '.join(option_name(s) for s in settings)}){newline}{rest}"
 
 
 class ProtocolError(AutoResearchError):

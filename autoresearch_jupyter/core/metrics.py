@@ -1,7 +1,8 @@
 """Reading a node's metric: the protocol's only source of truth, never the proposer.
 
 A script either prints ``name: value`` / ``name=value`` (the last such line wins) or calls
-``report(name=value)``, which writes JSON to ``$AUTORESEARCH_RESULT``; the JSON wins.
+``report(name=value)``, which writes JSON to ``$AUTORESEARCH_RESULT``; the JSON wins. A script
+that failed is described by ``failure_reason`` from the tail of its output.
 """
 
 from __future__ import annotations
@@ -77,3 +78,22 @@ def report(**metrics: float) -> None:
         os.replace(tmp, path)
     except OSError as err:  # the printed line still carries the metric
         print(f"autoresearch: could not write {path}: {err}", file=sys.stderr)
+
+
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
+
+
+def failure_reason(tail: str, exit_code: int | None) -> str:
+    """One line saying why a script failed: its last exception line, or how it exited."""
+    import signal  # here: node scripts import this module for report()
+
+    for line in reversed(tail.splitlines()):
+        match = _ERROR_LINE.match(line)
+        if match:
+            return line.strip()[:300]
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"

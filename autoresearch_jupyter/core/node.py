@@ -1,10 +1,18 @@
-"""A node is one experiment: one code change from its parent, run once under the protocol."""
+"""A node is one experiment: one code change from its parent, run once under the protocol.
+
+The search loop owns the only mutable ``Node`` objects; everyone else (callbacks, the widget,
+``NotebookRun.tree``) gets ``NodeSnapshot`` s: the node as it was at one moment, read-only, so a
+held snapshot never changes while the search goes on.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+import math
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
 
 class Status(str, enum.Enum):
@@ -34,9 +42,9 @@ class Operator(str, enum.Enum):
     DEBUG = "debug"  # a fix for a failed node
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Usage:
-    """Tokens spent proposing a node (LLM proposers only)."""
+    """Tokens spent proposing a node (LLM proposers only); a value, shared by snapshots."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -79,18 +87,139 @@ class Node:
         """Ran to the end with a usable metric (kept or not)."""
         return self.status is Status.OK and self.metric is not None
 
+    @property
+    def is_kept(self) -> bool:
+        """Kept in the keep-or-revert sense: a good node that improved, or the baseline that ran.
+
+        The one definition of "kept" that the best node, the policy, the views and the report use.
+        """
+        return self.is_good and (bool(self.kept) or self.operator is Operator.BASELINE)
+
+    @property
+    def kind(self) -> str:
+        """How the views colour a node: "kept" / "reverted" for nodes that ran fine, else its status."""
+        if self.status is Status.OK:
+            return "kept" if self.is_kept else "reverted"
+        return str(self.status.value)
+
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """The node as JSON-safe data (the journal's ``node`` form)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["operator"] = self.operator.value
         data["status"] = self.status.value
+        data["usage"] = self.usage.to_dict() if self.usage is not None else None
+        data["meta"] = _thaw(self.meta)
+        data["where"] = _thaw(self.where) if self.where is not None else None
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Node":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in fields}
-        kwargs["operator"] = Operator(kwargs["operator"])
-        kwargs["status"] = Status(kwargs.get("status", "pending"))
-        if kwargs.get("usage") is not None:
-            kwargs["usage"] = Usage(**kwargs["usage"])
-        return cls(**kwargs)
+    def snapshot(self) -> "NodeSnapshot":
+        """This node as it is now, read-only; later changes to this node do not reach it."""
+        snap = NodeSnapshot.__new__(NodeSnapshot)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["meta"] = _freeze(self.meta)
+        fields["where"] = _freeze(self.where) if self.where is not None else None
+        snap.__dict__.update(fields)  # bypasses NodeSnapshot.__setattr__, which refuses every change
+        return snap
+
+
+class NodeSnapshot(Node):
+    """A node as it was when the snapshot was taken: every field is read-only.
+
+    It is a ``Node`` for reading (``is_good``, ``is_kept``, ``to_dict``, every report and view
+    function take it), but assigning a field raises ``dataclasses.FrozenInstanceError`` and its
+    ``meta`` is a read-only mapping. ``dataclasses.replace`` gives a changed copy (another
+    snapshot). Snapshots are values: copying one returns it, and one equals a ``Node`` with the
+    same fields.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.update(Node(*args, **kwargs).snapshot().__dict__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # equal to mutable nodes, so not hashable either
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise dataclasses.FrozenInstanceError(
+            f"cannot assign to field {name!r}: node {self.id} is a snapshot (only the search loop changes nodes)"
+        )
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}: node {self.id} is a snapshot")
+
+    def __copy__(self) -> "NodeSnapshot":
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "NodeSnapshot":
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickle_snapshot, (self.to_dict(),))
+
+    def snapshot(self) -> "NodeSnapshot":
+        return self
+
+
+def _unpickle_snapshot(data: dict[str, Any]) -> NodeSnapshot:
+    fields = dict(data)
+    fields["operator"] = Operator(fields["operator"])
+    fields["status"] = Status(fields["status"])
+    if fields.get("usage") is not None:
+        fields["usage"] = Usage(**fields["usage"])
+    return Node(**fields).snapshot()
+
+
+def _freeze(value: Any) -> Any:
+    """A read-only deep copy of JSON-like data: mappings become read-only, lists tuples."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """Plain JSON data again from ``_freeze`` d (or plain) data."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(v) for v in value]
+    return value
+
+
+# ---- rules over nodes: each written once, used by the engine, the report and the views ----------
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` if it is a finite float, else None (NaN and infinities are no result)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def tidy(value: float | None) -> float | None:
+    """Round away float noise (0.85 - 0.8 = 0.04999999999999993) for numbers people read."""
+    return None if value is None else float(f"{value:.12g}")
+
+
+@dataclasses.dataclass(frozen=True)
+class UsageTotals:
+    """Tokens (and cost, when the endpoint reports it) over every node that has usage."""
+
+    nodes: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float | None
+
+
+def usage_totals(nodes: Iterable[Node]) -> UsageTotals | None:
+    """What proposing ``nodes`` cost; None when no node has usage (no LLM was asked)."""
+    used = [n.usage for n in nodes if n.usage is not None]
+    if not used:
+        return None
+    prompt = sum(u.prompt_tokens for u in used)
+    completion = sum(u.completion_tokens for u in used)
+    costs = [u.cost for u in used if u.cost is not None]
+    return UsageTotals(len(used), prompt, completion, prompt + completion, tidy(sum(costs)) if costs else None)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -30,7 +29,7 @@ from .protocol import METRIC_NAME, Protocol
 
 __all__ = [
     "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings", "ProtocolSettings",
-    "RunSettings", "SettingsError", "Spec", "check_option", "options",
+    "RunSettings", "SettingsError", "Spec", "check_option", "default_runs_dir", "options",
 ]
 
 SECTIONS = {
@@ -40,26 +39,52 @@ SECTIONS = {
 }
 
 
+RUNS_DIR_ENV = "AUTORESEARCH_RUNS_DIR"
+
+
+def default_runs_dir() -> str:
+    """Where runs live unless ``--runs-dir`` says otherwise: ``$AUTORESEARCH_RUNS_DIR``, else
+    ``.autoresearch`` (next to the script or notebook). Not a setting of a run: it says where
+    runs are, for every command, on every face."""
+    import os
+
+    return os.environ.get(RUNS_DIR_ENV) or ".autoresearch"
+
+
 class SettingsError(AutoResearchError):
     """A run setting has a bad value or an unknown name."""
 
 
-@dataclasses.dataclass(frozen=True)
 class Spec:
-    """What a field is as an option: help, bounds or choices, and how it is written."""
+    """What a field is as an option: help, bounds or choices, and how it is written.
 
-    help: str
-    option: str = ""  # the option's name (trait, dest); default: the field's name
-    flags: tuple[str, ...] = ()  # command-line flags; default: --option-with-dashes
-    section: str = "search"  # the group in --help and in the README's table (see SECTIONS)
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    positive: bool = False  # more than 0 (an exclusive minimum)
-    unit: str = ""  # "seconds": said in messages
-    text: str = ""  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
-    metavar: str | None = None
-    internal: bool = False  # stored in run.json, set by a face: not an option
+    A plain class, not a dataclass: the magics build their traits from these when the extension
+    loads, and each dataclass costs its generated methods at import. Read-only by convention.
+    """
+
+    __slots__ = ("help", "option", "flags", "section", "choices", "minimum", "maximum", "positive", "unit",
+                 "text", "metavar", "internal")
+
+    def __init__(
+        self, help: str, *,
+        option: str = "",  # the option's name (trait, dest); default: the field's name
+        flags: tuple[str, ...] = (),  # command-line flags; default: --option-with-dashes
+        section: str = "search",  # the group in --help and in the README's table (see SECTIONS)
+        choices: tuple[str, ...] = (),
+        minimum: float | None = None,
+        maximum: float | None = None,
+        positive: bool = False,  # more than 0 (an exclusive minimum)
+        unit: str = "",  # "seconds": said in messages
+        text: str = "",  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
+        metavar: str | None = None,
+        internal: bool = False,  # stored in run.json, set by a face: not an option
+    ) -> None:
+        self.help, self.option, self.flags, self.section, self.choices = help, option, flags, section, choices
+        self.minimum, self.maximum, self.positive, self.unit = minimum, maximum, positive, unit
+        self.text, self.metavar, self.internal = text, metavar, internal
+
+    def __repr__(self) -> str:
+        return f"Spec({self.help!r})"
 
 
 def setting(default: Any, help: str, **spec: Any) -> Any:
@@ -75,16 +100,22 @@ def group(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"group": cls})
 
 
-@dataclasses.dataclass(frozen=True)
 class Option:
-    """One option, flat: where it lives in RunSettings and what it takes."""
+    """One option, flat: where it lives in RunSettings and what it takes (read-only)."""
 
-    name: str  # trait name and argparse dest
-    path: tuple[str, ...]  # attribute path in RunSettings, e.g. ("executor", "workers")
-    spec: Spec
-    kind: type  # int, float, bool, str or tuple
-    nullable: bool
-    default: Any
+    __slots__ = ("name", "path", "spec", "kind", "nullable", "default")
+
+    def __init__(self, *, name: str, path: tuple[str, ...], spec: Spec, kind: type, nullable: bool,
+                 default: Any) -> None:
+        self.name = name  # trait name and argparse dest
+        self.path = path  # attribute path in RunSettings, e.g. ("executor", "workers")
+        self.spec = spec
+        self.kind = kind  # int, float, bool, str or tuple
+        self.nullable = nullable
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r}, {'.'.join(self.path)})"
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -223,8 +254,29 @@ def _validate(obj: Any) -> None:
 # ---- the groups ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class ProtocolSettings:
+class _Group:
+    """Equality, hashing and repr by field values, written once for every settings group (the
+    dataclasses are made with eq=False, repr=False: fewer generated methods, a faster import)."""
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Group)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ProtocolSettings(_Group):
     """The options that become the run's Protocol (run.json's ``protocol``, fixed at the start)."""
 
     error: ClassVar[type[AutoResearchError]] = ProtocolError
@@ -270,8 +322,8 @@ class ProtocolSettings:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class LLMOptions:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class LLMOptions(_Group):
     """The LLM proposer's options (``settings["proposer"]`` in run.json, besides its name).
 
     ``proposers.LLMSettings`` is this class with the proposer's own behaviour and its one check
@@ -344,7 +396,7 @@ def display_url(url: str) -> str:
     return url
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ProposerSettings(LLMOptions):
     """Who proposes changes, and the LLM's options (kept in run.json only for llm and auto)."""
 
@@ -362,8 +414,8 @@ class ProposerSettings(LLMOptions):
         return self.llm_values() if self.uses_llm else {}
 
 
-@dataclasses.dataclass(frozen=True)
-class ExecutorSettings:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ExecutorSettings(_Group):
     """Where and how nodes run."""
 
     error: ClassVar[type[AutoResearchError]] = ExecutorError
@@ -408,8 +460,8 @@ class ExecutorSettings:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
-class PolicySettings:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class PolicySettings(_Group):
     """How the tree grows (see engine/policy.py)."""
 
     error: ClassVar[type[AutoResearchError]] = SettingsError
@@ -422,8 +474,8 @@ class PolicySettings:
         object.__setattr__(self, "patience", max(1, self.patience))
 
 
-@dataclasses.dataclass(frozen=True)
-class RunSettings:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class RunSettings(_Group):
     """Every setting of a run; ``RunSettings()`` holds the defaults the faces show."""
 
     error: ClassVar[type[AutoResearchError]] = SettingsError
@@ -565,26 +617,29 @@ _GROUP_OF: dict[tuple[str, ...], type] = {
 }
 
 
-def _kind(annotation: Any) -> tuple[type, bool]:
-    """(base type, nullable) of a field's annotation (``int | None`` -> (int, True))."""
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is tuple or annotation is tuple:
-        return tuple, False
-    if args:
-        rest = [a for a in args if a is not type(None)]
-        base, nullable = _kind(rest[0])
-        return base, len(rest) < len(args) or nullable
-    return annotation, False
+_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _kind(annotation: str) -> tuple[type, bool]:
+    """(base type, nullable) of a field's annotation as written (``"int | None"`` -> (int, True)).
+
+    The annotations are strings (``from __future__ import annotations``) in the few forms the
+    fields use; reading them here is cheaper than ``typing.get_type_hints`` at extension load.
+    """
+    parts = [p.strip() for p in annotation.split("|")]
+    rest = [p for p in parts if p != "None"]
+    if len(rest) != 1 or not (rest[0] in _KINDS or rest[0].startswith("tuple[")):
+        raise TypeError(f"a setting must be int, float, str, bool or a tuple (maybe | None), not {annotation}")
+    return (tuple if rest[0].startswith("tuple[") else _KINDS[rest[0]]), len(rest) < len(parts)
 
 
 def _collect(cls: type, path: tuple[str, ...]) -> Iterable[Option]:
-    hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         if "group" in field.metadata:
             yield from _collect(field.metadata["group"], path + (field.name,))
             continue
         spec: Spec = field.metadata["spec"]
-        kind, nullable = _kind(hints[field.name])
+        kind, nullable = _kind(str(field.type))
         yield Option(name=spec.option or field.name, path=path + (field.name,), spec=spec, kind=kind,
                      nullable=nullable, default=field.default)
 

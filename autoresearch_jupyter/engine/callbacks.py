@@ -4,6 +4,11 @@ The engine calls these in a fixed order for each node: ``on_node_created`` (also
 proposals), ``on_node_started``, ``on_node_finished``, then ``on_best_changed`` if it became the
 best. The proposer is told about a finished node before callbacks are. Every hook takes
 ``**info`` so new fields never break old subscribers.
+
+What a hook gets is frozen: ``node`` is a ``NodeSnapshot`` (the node as it was at that event) and
+``info["tree"]`` a ``TreeSnapshot`` of the whole tree at that moment. A subscriber may keep them
+and read them from any thread; they never change, and assigning to one raises. Only the loop
+holds the mutable nodes.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from ..core.node import Node
+from ..core.node import NodeSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -21,13 +26,13 @@ class Callback:
 
     def on_run_started(self, *, run_id: str, run_dir: str, resumed: bool, **info: Any) -> None: ...
 
-    def on_node_created(self, *, node: Node, **info: Any) -> None: ...
+    def on_node_created(self, *, node: NodeSnapshot, **info: Any) -> None: ...
 
-    def on_node_started(self, *, node: Node, **info: Any) -> None: ...
+    def on_node_started(self, *, node: NodeSnapshot, **info: Any) -> None: ...
 
-    def on_node_finished(self, *, node: Node, **info: Any) -> None: ...
+    def on_node_finished(self, *, node: NodeSnapshot, **info: Any) -> None: ...
 
-    def on_best_changed(self, *, node: Node, previous: Node | None, **info: Any) -> None: ...
+    def on_best_changed(self, *, node: NodeSnapshot, previous: NodeSnapshot | None, **info: Any) -> None: ...
 
     def on_run_finished(self, *, state: str, reason: str | None, **info: Any) -> None: ...
 

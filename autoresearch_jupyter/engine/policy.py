@@ -47,7 +47,7 @@ class Policy(abc.ABC):
         """
 
     def reseed_rng(self, seed: int) -> None:
-        """Reset randomness (resumed runs reseed). Optional."""
+        """Reset randomness; the search calls it when it resumes a run, with a seed of that session's own."""
 
 
 def failure_streak(tree: Tree, node_id: int) -> int:
@@ -138,7 +138,7 @@ class GreedyTreePolicy(Policy):
         best = tree.best(protocol)
         # Kept nodes (and the baseline) first, then reverted ones; within each, best metric first.
         candidates.sort(
-            key=lambda n: (not (n.kept or n.operator is Operator.BASELINE), protocol.sort_key(n.metric), n.id)  # type: ignore[arg-type]
+            key=lambda n: (not n.is_kept, protocol.sort_key(n.metric), n.id)  # type: ignore[arg-type]
         )
         fresh = [n for n in candidates if failure_streak(tree, n.id) < self.patience]
         if best is not None and any(n.id == best.id for n in fresh):

@@ -1,7 +1,10 @@
 """The search loop: ask the policy and proposer, check, run, read the metric, keep or revert.
 
-Only this loop changes node state. It knows the parts through their interfaces and tells the
-world through callbacks (callbacks.py); the journal is written before any callback runs, so
+Only this loop changes node state: it alone holds the mutable nodes (its parts, the policy and
+the proposer, read them while the loop waits for them). It knows the parts through their
+interfaces and tells the world through callbacks (callbacks.py), with snapshots: each event
+carries the node and the tree as they were at that moment, frozen, so a subscriber on another
+thread never sees a node change under it. The journal is written before any callback runs, so
 what a subscriber sees is already on disk.
 """
 
@@ -11,45 +14,42 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
-import re
-import signal
+import random
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..report import export
 from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
 from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
 from ..store.journal import Journal
-from ..core.metrics import read_metric
-from ..core.node import Node, Operator, Status
+from ..core.metrics import failure_reason, read_metric
+from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
 from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
-from ..core.tree import Tree
+from ..core.tree import Tree, TreeSnapshot
 
 logger = logging.getLogger(__name__)
 
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
 _POLL = 0.25  # seconds between checks for stop requests while nodes run
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """How a search ended; ``tree`` is the final tree (safe to read, not to change)."""
+    """How a search ended; ``tree`` is the final tree, a snapshot (it cannot change)."""
 
     run_id: str
     run_dir: Path
     state: str  # finished | stopped | failed
     reason: str | None
     protocol: Protocol
-    tree: Tree
+    tree: TreeSnapshot
 
     @property
     def best(self) -> Node | None:
@@ -60,18 +60,6 @@ class Outcome:
         return self.tree.root
 
 
-def failure_reason(tail: str, exit_code: int | None) -> str:
-    """One line saying why a script failed: its last exception line, or how it exited."""
-    for line in reversed(tail.splitlines()):
-        match = _ERROR_LINE.match(line)
-        if match:
-            return line.strip()[:300]
-    if exit_code is not None and exit_code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
 
 
 class Search:
@@ -111,8 +99,10 @@ class Search:
         self._policy = policy
         self.callbacks = CallbackList(callbacks)
         self.run_dir: RunDir | None = None
-        self.tree = Tree()
+        self._tree = Tree()  # the live tree: only this loop changes it
+        self._snapshot = TreeSnapshot()  # the tree as of the last event, for everyone else
         self._resumed = False
+        self._reseeded = False
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._exhausted: set[tuple[int, Operator]] = set()
@@ -134,7 +124,11 @@ class Search:
         executor: Executor | None = None,
         callbacks: Iterable[Callback] = (),
     ) -> "Search":
-        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol."""
+        """Continue a run: finished nodes are kept, unfinished ones run again, same protocol.
+
+        The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
+        number of nodes, so the resumed session is reproducible and draws anew.
+        """
         replay = run_dir.load()
         if replay.state == "running":
             raise RunActiveError(
@@ -155,9 +149,10 @@ class Search:
             callbacks=callbacks,
         )
         search.run_dir = run_dir
-        search.tree = replay.tree
+        search._tree = replay.tree
+        search._snapshot = replay.tree.snapshot()
         search._resumed = True
-        for node in search.tree:
+        for node in search._tree:
             search._guard.remember(node.code)
         return search
 
@@ -188,8 +183,13 @@ class Search:
         self._stop.set()
 
     @property
+    def tree(self) -> TreeSnapshot:
+        """The tree as of the last event: a snapshot that later events do not change. Thread-safe."""
+        return self._snapshot
+
+    @property
     def best(self) -> Node | None:
-        return self.tree.best(self.protocol)
+        return self._snapshot.best(self.protocol)
 
     def subscribe(self, callback: Callback) -> None:
         """Add a subscriber to the search's events (call before :meth:`run`)."""
@@ -202,6 +202,16 @@ class Search:
         files into the run folder (e.g. kernel variables) before the baseline runs.
         """
         self._build_parts()
+        if self._resumed and not self._reseeded:
+            # A resumed session draws from its own stream: a function of the protocol's seed and
+            # the nodes already there, so it is reproducible, whatever the parts drew before, and
+            # it does not replay the draws of the session it continues (which would re-propose
+            # what was tried).
+            assert self._policy is not None and self._proposer is not None
+            seed = random.Random(f"{self.protocol.seed}:resume:{len(self._tree)}").getrandbits(32)
+            self._policy.reseed_rng(seed)
+            self._proposer.reseed_rng(seed)
+            self._reseeded = True
         if self.run_dir is None:
             self.run_dir = RunDir.create(
                 self._runs_dir,
@@ -224,7 +234,7 @@ class Search:
             (self._journal.run_resumed if self._resumed else self._journal.run_started)()
             self.callbacks.on_run_started(
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
-                protocol=self.protocol, tree=self.tree, proposer=getattr(self._proposer, "name", "?"),
+                protocol=self.protocol, tree=self._snapshot, proposer=getattr(self._proposer, "name", "?"),
                 executor=self._executor.describe(),
             )
             self._start_executor()
@@ -238,7 +248,7 @@ class Search:
             self._cancel_all()
             self._executor.close()
             self._finish(state, reason)
-        return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self.tree)
+        return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self._snapshot)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -257,7 +267,7 @@ class Search:
         return {"AUTORESEARCH_SEED": seed, "PYTHONHASHSEED": seed}
 
     def _loop(self) -> tuple[str, str | None]:
-        root = self.tree.root
+        root = self._tree.root
         if root is None:
             root = self._create_baseline()
         if not root.status.is_finished() or root.status is Status.CANCELLED:
@@ -265,9 +275,9 @@ class Search:
             self._drain(until_empty=True)
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
-        self._check_baseline(self.tree.root)
+        self._check_baseline(self._tree.root)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
-        for unfinished in list(self.tree):
+        for unfinished in list(self._tree):
             if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
                 self._submit(unfinished)
         steps = self.settings.steps
@@ -282,7 +292,7 @@ class Search:
                 not nothing_left
                 and ending is None
                 and len(self._inflight) < self._capacity()
-                and len(self.tree) - 1 < steps
+                and len(self._tree) - 1 < steps
                 and not self._stop.is_set()
             ):
                 try:
@@ -301,7 +311,7 @@ class Search:
             if not self._inflight:
                 if ending is not None:
                     return ending  # nodes already running were let finish
-                if len(self.tree) - 1 >= steps:
+                if len(self._tree) - 1 >= steps:
                     return "finished", f"step budget of {steps} nodes spent"
                 return "finished", "no unexplored moves left"
             self._drain(until_empty=False)
@@ -317,7 +327,7 @@ class Search:
 
     def _progress(self) -> float:
         steps = max(1, self.settings.steps)
-        progress = (len(self.tree) - 1) / steps
+        progress = (len(self._tree) - 1) / steps
         max_time = self.settings.max_time
         if max_time:
             progress = max(progress, (time.monotonic() - self._started) / max_time)
@@ -357,14 +367,14 @@ class Search:
         assert self._policy is not None and self._proposer is not None
         while True:
             decision = self._policy.next(
-                tree=self.tree, protocol=self.protocol,
+                tree=self._tree, protocol=self.protocol,
                 operators=self._proposer.operators, exhausted=self._exhausted,
             )
             if decision is None:
                 return None
-            parent = self.tree[decision.parent]
+            parent = self._tree[decision.parent]
             context = Context(
-                protocol=self.protocol, tree=self.tree, parent=parent, operator=decision.operator,
+                protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
                 progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
             )
             proposal = self._proposer.propose(context=context)
@@ -379,7 +389,7 @@ class Search:
             meta["policy"] = decision.note
         meta["backtrack"] = decision.backtrack  # the report counts these, not a guess
         node = Node(
-            id=self.tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
+            id=self._tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
             code=proposal.code, code_hash=self._hash(proposal.code),
             diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
             created_at=time.time(), usage=proposal.usage, meta=meta,
@@ -397,16 +407,24 @@ class Search:
         except SyntaxError:
             return ""
 
+    def _publish(self, node: Node) -> NodeSnapshot:
+        """Freeze ``node`` as it is now into the tree snapshot that subscribers see."""
+        snap = node.snapshot()
+        with self._lock:
+            self._snapshot = self._snapshot.with_node(snap)
+        return snap
+
     def _add(self, node: Node) -> None:
         assert self.run_dir is not None and self._journal is not None
         with self._lock:
-            self.tree.add(node)
+            self._tree.add(node)
         self._guard.remember(node.code)
         self.run_dir.write_node_script(node.id, node.code)
         self._journal.node_created(node)
-        self.callbacks.on_node_created(node=node, tree=self.tree)
+        snap = self._publish(node)
+        self.callbacks.on_node_created(node=snap, tree=self._snapshot)
         if node.status is Status.REJECTED:
-            self.callbacks.on_node_finished(node=node, tree=self.tree)
+            self.callbacks.on_node_finished(node=snap, tree=self._snapshot)
 
     def _submit(self, node: Node, stage: str | None = None) -> None:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
@@ -440,7 +458,7 @@ class Search:
                 node.status, node.started_at = Status.RUNNING, time.time()
                 node.metric = node.kept = node.reason = None
             self._journal.node_started(node.id, t=node.started_at)
-            self.callbacks.on_node_started(node=node, tree=self.tree)
+            self.callbacks.on_node_started(node=self._publish(node), tree=self._snapshot)
         self._inflight[self._executor.submit(job=job)] = (node, stage)
 
     def _path_env(self) -> dict[str, str]:
@@ -457,17 +475,18 @@ class Search:
                 return
             result = dataclasses.replace(result, cancelled=True)  # stopping: no full run now
         fields = self._judge(node, stage, result)
-        previous = self.tree.best(self.protocol)
+        previous = self._snapshot.best(self.protocol)
         with self._lock:
             for key, value in fields.items():
                 setattr(node, key, value)
         assert self._journal is not None and self._proposer is not None
         self._journal.node_finished(node.id, **fields)
-        self._proposer.on_node_finished(node=node, tree=self.tree)
-        self.callbacks.on_node_finished(node=node, tree=self.tree)
-        best = self.tree.best(self.protocol)
+        snap = self._publish(node)
+        self._proposer.on_node_finished(node=node, tree=self._tree)
+        self.callbacks.on_node_finished(node=snap, tree=self._snapshot)
+        best = self._snapshot.best(self.protocol)
         if best is not None and (previous is None or best.id != previous.id):
-            self.callbacks.on_best_changed(node=best, previous=previous, tree=self.tree)
+            self.callbacks.on_best_changed(node=best, previous=previous, tree=self._snapshot)
 
     def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
         """The node's status, metric, reason and keep-or-revert verdict from its job result."""
@@ -504,9 +523,9 @@ class Search:
         """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
         if node.parent is None:
             return True
-        ancestor: Node | None = self.tree[node.parent]
+        ancestor: Node | None = self._tree[node.parent]
         while ancestor is not None and not ancestor.is_good:
-            ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
+            ancestor = self._tree[ancestor.parent] if ancestor.parent is not None else None
         if ancestor is None or ancestor.metric is None or metric is None:
             return metric is not None
         return self.protocol.improves(metric, ancestor.metric)
@@ -516,15 +535,18 @@ class Search:
             return
         what = {
             Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
-            "(raise --timeout or make the script faster)",
+            "(raise the time budget or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
+        fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
         if "FileNotFoundError" in (root.reason or "") and not self.settings.cwd:
-            what += " (nodes run in their own folder: use absolute paths, or --cwd to run them elsewhere)"
+            what += " (nodes run in their own folder: use absolute paths, or run them in another folder)"
+            fixes = ("cwd",)
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
             f"{what}. The search needs a working baseline that prints "
-            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}"
+            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}",
+            settings=fixes,
         )
 
     def _cancel_all(self) -> None:
@@ -547,14 +569,13 @@ class Search:
         assert self.run_dir is not None
         if self._journal is not None:
             try:
-                self._journal.run_finished(state, reason, summary=summarize(self.tree, self.protocol))
+                self._journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol))
             finally:
                 self._journal.close()
-        best = self.tree.best(self.protocol)
-        if best is not None:
-            script = export.export_script(self.tree, self.protocol, best.id, run_id=self.run_dir.id)
-            self.run_dir.best_path.write_text(script)
-        self.callbacks.on_run_finished(state=state, reason=reason, tree=self.tree, best=best)
+        self.callbacks.on_run_finished(
+            state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
+            run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,
+        )
 
 
 def _read_text(path: Path) -> str:

@@ -2,15 +2,18 @@
 
 Runs live in ``.autoresearch/``, a hidden folder, and jupyter_server's Contents API refuses
 hidden paths unless ``ContentsManager.allow_hidden`` is set. This server extension serves what
-the runs sidebar and the run view read, and nothing else:
+the runs sidebar and the run view read, and nothing else. The journals are replayed here, in
+Python (``views.py``): the extension gets the same node records and header as the notebook widget.
 
 - ``GET /autoresearch/api/runs?dir=DIR``: the run folders in the runs directory ``DIR`` (an API
   path, as the Contents API takes it), each with the size and modification time of its
-  ``run.json`` and ``journal.jsonl``, and the notebook it came from as an API path when
-  ``run.json``'s ``source`` is a notebook under the server's root;
-- ``GET /autoresearch/api/runs/file?dir=DIR&run=ID&name=NAME[&offset=N]``: the text of
-  ``run.json`` or ``journal.jsonl`` of that run, from byte ``N``, up to the end of its last
-  whole line (the header ``X-Autoresearch-End`` says where that is: the next ``offset``);
+  ``run.json`` and ``journal.jsonl``, the notebook it came from as an API path when
+  ``run.json``'s ``source`` is a notebook under the server's root, and its ``view``: name, state,
+  whether it is live, and the header (``run_meta``), or the ``error`` that keeps it from loading;
+- ``GET /autoresearch/api/runs/view?dir=DIR&run=ID[&since=CURSOR]``: that run's ``view`` and its
+  node records (``node_record``): all of them, or with the ``cursor`` of an earlier answer only
+  those that changed since (``full`` says which), so a live run view stays current cheaply; and
+  its source ``notebook`` as in the listing.
 - ``GET /autoresearch/api/settings``: the run options and their defaults (lab/settings.py).
 
 Only the runs directory itself may be hidden: a hidden folder above it or a hidden run folder
@@ -32,7 +35,10 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-FILES = ("run.json", "journal.jsonl")
+from .views import RunViews
+
+VIEWS = RunViews()  # one cache per server process, shared by every request
+
 RUN_JSON_CAP = 1_000_000  # bytes of run.json read to find the source notebook
 
 
@@ -46,7 +52,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     base = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(".*$", [
         (url_path_join(base, "autoresearch/api/runs"), RunsHandler),
-        (url_path_join(base, "autoresearch/api/runs/file"), RunFileHandler),
+        (url_path_join(base, "autoresearch/api/runs/view"), RunViewHandler),
         (url_path_join(base, "autoresearch/api/settings"), SettingsHandler),
     ])
 
@@ -137,50 +143,24 @@ class RunsHandler(_RunsBase):
             run_json = _stat(path / "run.json")
             if run_json is None:
                 continue
+            view, error = await asyncio.to_thread(VIEWS.summary, path)
             out.append({
                 "id": entry.name, "run_json": run_json, "journal": _stat(path / "journal.jsonl"),
-                "notebook": self._source_notebook(path),
+                "notebook": self._source_notebook(path), "view": view, "error": error,
             })
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps({"exists": entries is not None, "runs": out}))
 
 
-class RunFileHandler(_RunsBase):
-    """The text of a run's run.json or journal.jsonl, whole lines from a byte offset."""
+class RunViewHandler(_RunsBase):
+    """One run's view and node records, all or those changed since a cursor."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        name = self.get_query_argument("name", "")
-        if name not in FILES:
-            raise web.HTTPError(404, f"only {' and '.join(FILES)} are served")
-        path = self._run_dir(self._runs_dir(), self.get_query_argument("run", "")) / name
-        try:
-            offset = max(0, int(self.get_query_argument("offset", "0")))
-        except ValueError:
-            raise web.HTTPError(400, "offset must be a byte count") from None
-        try:
-            data, size = await asyncio.to_thread(_read_lines, path, offset)
-        except FileNotFoundError:
-            raise web.HTTPError(404, f"{name} is missing") from None
+        path = self._run_dir(self._runs_dir(), self.get_query_argument("run", ""))
+        since = self.get_query_argument("since", "") or None
+        data = await asyncio.to_thread(VIEWS.view, path, since)
+        data["notebook"] = self._source_notebook(path)
         self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Autoresearch-End", str(offset + len(data)))
-        self.set_header("X-Autoresearch-Size", str(size))
-        self.finish(data, set_content_type="text/plain; charset=utf-8")
-
-
-def _read_lines(path: Path, offset: int) -> tuple[bytes, int]:
-    """Bytes from ``offset`` to the end of the last whole line, and the file's size.
-
-    An offset past the end (the file was replaced by a shorter one) reads nothing: the client
-    sees ``size`` below its offset and starts again from 0.
-    """
-    with open(path, "rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        if offset >= size:
-            return b"", size
-        f.seek(offset)
-        data = f.read(size - offset)
-    if path.name == "journal.jsonl":
-        data = data[: data.rfind(b"\n") + 1]
-    return data, size
+        self.finish(json.dumps(data))

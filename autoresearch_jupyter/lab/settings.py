@@ -9,14 +9,13 @@ server sees it (``$AUTORESEARCH_RUNS_DIR``, else ``.autoresearch``).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..core.settings import options
+from ..core.settings import default_runs_dir, options
 
 
 def settings_payload() -> dict[str, Any]:
@@ -25,7 +24,7 @@ def settings_payload() -> dict[str, Any]:
     return {
         "options": described,
         "defaults": {o["name"]: o["default"] for o in described},
-        "runs_dir": os.environ.get("AUTORESEARCH_RUNS_DIR") or ".autoresearch",
+        "runs_dir": default_runs_dir(),
         "settings_version": 1,
     }
 

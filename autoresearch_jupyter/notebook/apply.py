@@ -13,15 +13,29 @@ import ast
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol as TypingProtocol
 
 from ..core.errors import AutoResearchError
-from ..core.node import Node, Status
+from ..core.node import Node, NodeSnapshot, Status
+from ..core.protocol import Protocol
+from ..core.tree import Tree
 from .code import split_script
 from .usevars import LOADER
 
-if TYPE_CHECKING:
-    from .run import NotebookRun
+
+class NotebookRun(TypingProtocol):
+    """What apply reads of a run (``run.NotebookRun`` has it; run.py imports this module)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def protocol(self) -> Protocol: ...
+    @property
+    def tree(self) -> Tree: ...
+    @property
+    def best(self) -> Node | None: ...
 
 READ_CALLS = ("open", "load", "loadtxt", "genfromtxt", "fromfile", "imread", "load_svmlight_file")
 """Calls whose first string argument is a file the cell reads (besides ``read_*`` of any kind)."""
@@ -158,14 +172,16 @@ def kernel_setup_code(shell: Any) -> str:
     return setup.code if setup is not None else ""
 
 
-class ApplicableNode(Node):
-    """A node of a notebook run; ``.apply()`` runs its cell in this kernel (see ``apply_node``)."""
+class ApplicableNode(NodeSnapshot):
+    """A node of a notebook run, read-only like every snapshot; ``.apply()`` runs its cell in this
+    kernel (see ``apply_node``)."""
 
     _run: NotebookRun
 
     @classmethod
     def wrap(cls, node: Node, run: NotebookRun) -> ApplicableNode:
         fields = {f.name: getattr(node, f.name) for f in dataclasses.fields(node)}
+        fields["meta"] = dict(fields["meta"])
         out = cls(**fields)
         object.__setattr__(out, "_run", run)
         return out

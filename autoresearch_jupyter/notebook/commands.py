@@ -10,21 +10,40 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from ..core.argtypes import non_negative_int, positive_float
 from ..core.errors import AutoResearchError
-from .magics import split_options, user_error
+from .shell import split_options, user_error
 from .run import NotebookRun
 
-if TYPE_CHECKING:
-    from .magics import AutoResearch
+
+
+class AutoResearch(Protocol):
+    """What the commands use of the magics object (``magics.AutoResearch``), named here so that
+    this module does not import the magics module, which imports it."""
+
+    runs: dict[str, NotebookRun]
+    runs_dir: str
+    shell: Any
+    setup: Any
+
+    def live_run(self, ref: str | None) -> NotebookRun | None: ...
+
+    def launch(self, search: Any, *, background: bool, loaded: Any = None) -> NotebookRun: ...
+
+    def wait_for(self, run: NotebookRun, timeout: float | None = None, *, stop: bool = True) -> NotebookRun: ...
+
+    def widget_module(self) -> Any: ...
+
+    def make_view(self, widget: Any, run: NotebookRun, search: Any, *, loaded: Any = None) -> Any: ...
+
+    def display_view(self, view: Any) -> None: ...
 
 PROG = "%autoresearch"
 _CELL_OPTIONS = ("--metric", "--maximize", "--minimize", "--steps", "--use", "--background")
@@ -160,6 +179,7 @@ def _live(magics: AutoResearch, args: argparse.Namespace, verb: str) -> Notebook
 
 
 def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
+    from ..report.render import runs_table
     from ..store.runs import list_runs
 
     runs_dir = _runs_dir_of(magics, args)
@@ -167,17 +187,8 @@ def cmd_list(magics: AutoResearch, args: argparse.Namespace) -> None:
     if not runs:
         print(f"no runs in {runs_dir}")
         return
-    print(f"{'RUN':<24} {'NAME':<14} {'STATE':<11} {'NODES':>5}  {'METRIC':<16} {'BASELINE':>9} {'BEST':>9}  CREATED")
-    for r in runs:
-        state = "running" if r.id in magics.runs and magics.runs[r.id].running else r.state
-        metric = f"{r.metric} {'max' if r.maximize else 'min'}" if r.metric else ""
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else ""
-        print(f"{r.id:<24} {(r.name or '')[:14]:<14} {state:<11} {r.nodes:>5}  {metric[:16]:<16} "
-              f"{_fmt(r.baseline_metric):>9} {_fmt(r.best_metric):>9}  {created}")
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    live = {run_id for run_id, run in magics.runs.items() if run.running}
+    print(runs_table(runs, running=live))
 
 
 def cmd_apply(magics: AutoResearch, args: argparse.Namespace) -> None:
@@ -202,10 +213,8 @@ def cmd_show(magics: AutoResearch, args: argparse.Namespace) -> None:
     if widget is None:
         print(run.report().text)
         return
-    from .magics import show_view
-
     search = run.search if run.running else None  # a live run gets a live view
-    show_view(magics.make_view(widget, run, search, loaded=tree))
+    magics.display_view(magics.make_view(widget, run, search, loaded=tree))
 
 
 def cmd_tree(magics: AutoResearch, args: argparse.Namespace) -> None:

@@ -28,7 +28,9 @@ from traitlets import Enum, Unicode, default
 from ..core.argtypes import option_values
 from ..core.errors import AutoResearchError
 from .code import SetupRegistry, build_script, check_plain_python, check_setup
+from ..core.settings import default_runs_dir
 from .config import SettingsTraits, print_llm_summary, run_options
+from .shell import show_view, split_options, user_error
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -40,25 +42,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NAMESPACE_NAME = "autoresearch_run"  # same as notebook_run.NAMESPACE_NAME, without importing it
-
-
-def split_options(line: str) -> list[str]:
-    """The words of a magic's option line, quotes removed (``--goal 'be fast'`` is one value).
-
-    IPython's ``parse_argstring`` splits without POSIX rules, so quotes would stay in the values;
-    on Windows the non-POSIX split is kept (backslashes in paths), with outer quotes stripped.
-    """
-    from IPython.utils.process import arg_split
-
-    words = arg_split(line, posix=os.name == "posix", strict=True)
-    if os.name != "posix":
-        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "'\"" else w for w in words]
-    return words
-
-
-def user_error(err: BaseException, prefix: str = "") -> UsageError:
-    """A UsageError with the message of an AutoResearchError, for IPython's one-line display."""
-    return UsageError(f"{prefix}{err}")
 
 
 @magics_class
@@ -81,7 +64,7 @@ class AutoResearch(Magics, SettingsTraits):
 
     @default("runs_dir")
     def _default_runs_dir(self) -> str:
-        return os.environ.get("AUTORESEARCH_RUNS_DIR", ".autoresearch")
+        return default_runs_dir()
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -204,8 +187,10 @@ class AutoResearch(Magics, SettingsTraits):
 
     def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
         """Show the run, start its thread, and (unless ``background``) wait for its end."""
+        from ..report.bestfile import BestScriptWriter
         from .run import NotebookRun
 
+        search.subscribe(BestScriptWriter())
         run = NotebookRun.live(search)
         self._show_live(run, search, loaded=loaded)
         self.runs[run.id] = run
@@ -245,8 +230,13 @@ class AutoResearch(Magics, SettingsTraits):
             from ..report.progress import ProgressPrinter
 
             search.subscribe(
-                ProgressPrinter(protocol=search.protocol, steps=search.settings.steps, stream=sys.stdout)
+                ProgressPrinter(protocol=search.protocol, steps=search.settings.steps, stream=sys.stdout,
+                                name=search.name)
             )
+
+    def display_view(self, view: Any) -> None:
+        """Display a tree view (the commands show theirs through here)."""
+        show_view(view)
 
     def make_view(self, widget: Any, run: NotebookRun, search: Search | None, *, loaded: Any = None) -> Any:
         """A TreeView for ``run``: live if ``search`` is given, showing ``loaded`` (a tree) first."""
@@ -319,28 +309,10 @@ class AutoResearch(Magics, SettingsTraits):
 
     def live_run(self, ref: str | None) -> NotebookRun | None:
         """The run of this kernel that ``ref`` names (None: the latest started here)."""
-        if not self.runs:
-            return None
-        if ref is None or ref.lower() in ("latest", "last"):
-            return list(self.runs.values())[-1]
-        if ref in self.runs:
-            return self.runs[ref]
-        named = [r for r in self.runs.values() if r.name == ref]
-        prefixed = [r for r in self.runs.values() if r.id.startswith(ref)]
-        matches = named or prefixed
-        return matches[-1] if len(matches) == 1 else None
+        from ..store.runs import match_runs
 
-
-def show_view(view: Any) -> None:
-    """Display a tree view once, with a display id where it has ``show()`` (its static fallback
-    is then refreshed in place when the run ends)."""
-    show = getattr(view, "show", None)
-    if callable(show):
-        show()
-        return
-    from IPython.display import display
-
-    display(view)
+        matches = match_runs(ref or "latest", list(self.runs.values()), id_of=lambda r: r.id, name_of=lambda r: r.name)
+        return matches[0] if len(matches) == 1 else None
 
 
 def _widget_module() -> Any:

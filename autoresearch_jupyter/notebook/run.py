@@ -24,7 +24,7 @@ from ..core.node import Node
 from .code import split_script
 from ..core.protocol import Protocol
 from ..store.runs import RunDir, atomic_write
-from ..core.tree import Tree
+from ..core.tree import Tree, TreeSnapshot
 from .usevars import USE_FILE, pin_use_file
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class NotebookRun:
         """Use ``NotebookRun.live`` or ``NotebookRun.open``."""
         self.run_dir = run_dir
         self._search = search
-        self._tree = tree if tree is not None else Tree()
+        self._tree = tree.snapshot() if tree is not None else TreeSnapshot()
         self._state = state
         self._reason = reason
         self._thread: threading.Thread | None = None
@@ -162,17 +162,12 @@ class NotebookRun:
         return self._error
 
     @property
-    def tree(self) -> Tree:
-        """The search tree; while the run is live, a snapshot that later events do not change."""
-        if self._outcome is not None:
-            return self._outcome.tree
-        if not self.running:
-            return self._search.tree if self._search is not None else self._tree
-        nodes = sorted(self._tree.nodes.values(), key=lambda n: n.id)  # copied in one C call
-        snap = Tree()
-        for node in nodes:  # parents have smaller ids, so they go in first
-            snap.add(node)
-        return snap
+    def tree(self) -> TreeSnapshot:
+        """The search tree as a snapshot: a held one never changes (its nodes are read-only);
+        while the run is live, each call gives the tree as of the search's latest event."""
+        if self._search is not None:
+            return self._search.tree
+        return self._tree
 
     @property
     def nodes(self) -> list[Node]:

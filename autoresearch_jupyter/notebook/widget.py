@@ -40,8 +40,8 @@ import traitlets
 from ..engine.callbacks import Callback
 from ..core.node import Node
 from ..core.protocol import Protocol
-from ..core.tree import Tree
-from ..report.views import STATIC, best_of, node_record, node_records, run_meta, run_times, static_html
+from ..core.tree import Tree, best_of
+from ..report.views import STATIC, node_record, node_records, run_meta, run_times, static_html
 
 __all__ = ["TreeView", "bundle_esm", "static_html"]
 
@@ -127,7 +127,7 @@ class TreeView(anywidget.AnyWidget):
         self._reason: str | None = None
         self._started: float | None = None
         self._finished: float | None = None
-        self._index: dict[int, Node] = {}  # every node seen, in creation order
+        self._index: dict[int, Node] = {}  # a snapshot of every node seen, in creation order
         self._records: dict[int, dict[str, Any]] = {}  # the last record sent for each node
         self._dirty: set[int] = set()
         self._meta_dirty = False
@@ -167,7 +167,7 @@ class TreeView(anywidget.AnyWidget):
                 self._steps = steps
             elif self._steps is None or self._steps < len(tree) - 1:
                 self._steps = max(len(tree) - 1, 0)
-            self._index = dict(tree.nodes)
+            self._index = dict(tree.snapshot().nodes)
             self._records.clear()
             self._dirty.clear()
             self._recent.clear()
@@ -247,7 +247,7 @@ class TreeView(anywidget.AnyWidget):
             self._state, self._reason = "running", None
             self._started, self._finished = time.time(), None
             if tree is not None and len(tree):  # a resumed run: show what is there at once
-                for node in list(tree.nodes.values()):
+                for node in tree.snapshot():
                     self._index[node.id] = node
                 self._dirty.clear()
                 self._write_snapshot()
@@ -256,12 +256,16 @@ class TreeView(anywidget.AnyWidget):
                 self._send_locked()
 
     def _touch(self, node: Node | None) -> None:
-        """A node changed (or, with None, only the header did): send it soon, throttled."""
+        """A node changed (or, with None, only the header did): send it soon, throttled.
+
+        The view keeps the event's snapshot of the node (the search sends read-only ones), so the
+        throttle timer builds records from frozen nodes, never from the search's live ones.
+        """
         with self._lock:
             if node is None:
                 self._meta_dirty = True
             else:
-                self._index.setdefault(node.id, node)
+                self._index[node.id] = node.snapshot()
                 self._dirty.add(node.id)
             self._schedule_locked()
 

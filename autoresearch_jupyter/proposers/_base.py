@@ -67,4 +67,4 @@ class Proposer(abc.ABC):
         """Called after a proposed node finished and the journal recorded it. Optional."""
 
     def reseed_rng(self, seed: int) -> None:
-        """Reset randomness (resumed runs reseed from the protocol's seed). Optional."""
+        """Reset randomness; the search calls it when it resumes a run, with a seed of that session's own."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..core.errors import ProposerError
 from ..core.settings import LLMOptions, display_url
-from ..executors._env import is_secret
+from ..core.credentials import is_secret
 
 __all__ = ["DEFAULT_BASE_URL", "LLMSettings", "choose_proposer", "display_url"]
 

@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from ..core.errors import BudgetExhaustedError, ProposerError
-from ..engine.guard import normalize, syntax_problem
+from ..core.source import normalize, syntax_problem
 from ..core.node import Operator, Usage
+from ..core.node import usage_totals as node_usage_totals
 from ..core.protocol import Protocol
 from ..core.tree import Tree
 from ._base import Context, Proposal, Proposer
@@ -45,16 +46,9 @@ FROZEN_HINT = (
 
 
 def usage_totals(tree: Tree) -> Usage:
-    """Tokens and cost over every node of a run (cost None when no node has one)."""
-    prompt = completion = 0
-    costs: list[float] = []
-    for node in tree:
-        if node.usage is not None:
-            prompt += node.usage.prompt_tokens
-            completion += node.usage.completion_tokens
-            if node.usage.cost is not None:
-                costs.append(node.usage.cost)
-    return Usage(prompt, completion, sum(costs) if costs else None)
+    """Tokens and cost over every node of a run (cost None when no node has one), as one Usage."""
+    totals = node_usage_totals(tree)
+    return Usage(0, 0, None) if totals is None else Usage(totals.prompt_tokens, totals.completion_tokens, totals.cost)
 
 
 def _same(code: str, other: str) -> bool:

@@ -63,7 +63,7 @@ def _delta(tree: Tree, node: Node) -> str:
 
 def _outcome(tree: Tree, node: Node, protocol: Protocol) -> str:
     if node.status is Status.OK and node.metric is not None:
-        verdict = "kept" if node.kept or node.operator is Operator.BASELINE else "reverted"
+        verdict = "kept" if node.is_kept else "reverted"
         return f"{protocol.metric} {_fmt(node.metric)}{_delta(tree, node)}, {verdict}"
     if node.status.is_finished():
         return f"{node.status.value}: {_short(node.reason, REASON_CHARS)}" if node.reason else node.status.value

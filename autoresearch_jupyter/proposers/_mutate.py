@@ -36,7 +36,7 @@ import re
 import tokenize
 from typing import Any
 
-from ..engine.guard import is_seed_name, parse, seed_aliases
+from ..core.source import is_seed_name, parse, seed_aliases
 from ..core.node import Node, Operator
 from ..core.protocol import frozen_spans
 from ._base import Context, Proposal, Proposer

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from typing import Any, Iterable
 
 from ..core.errors import NodeNotFoundError
-from ..core.node import Node, Operator, Status
+from ..core.node import Node, Operator, Status, UsageTotals, finite, tidy, usage_totals
 from ..core.protocol import Protocol
-from ..core.tree import Tree
+from ..core.tree import Tree, improvement
 
 TOOL = "autoresearch-jupyter"
 REPORT_RESULT_VERSION = 1
@@ -50,23 +49,14 @@ def fmt_delta(value: float | None) -> str:
     return "" if value is None else f"{value:+.6g}"
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _tidy(value: float | None) -> float | None:
-    """Round away float noise (0.85 - 0.8 = 0.04999999999999993) for data that people read."""
-    return None if value is None else float(f"{value:.12g}")
-
-
 def delta_to_parent(tree: Tree, node: Node) -> float | None:
     """The node's metric minus its parent's (raw, in metric units), when both are usable."""
     if node.parent is None or node.parent not in tree:
         return None
-    mine, theirs = _finite(node.metric), _finite(tree[node.parent].metric)
+    mine, theirs = finite(node.metric), finite(tree[node.parent].metric)
     if mine is None or theirs is None or not node.is_good or not tree[node.parent].is_good:
         return None
-    return _tidy(mine - theirs)
+    return tidy(mine - theirs)
 
 
 def baseline_of(tree: Tree) -> Node | None:
@@ -74,11 +64,6 @@ def baseline_of(tree: Tree) -> Node | None:
     if tree.root is not None:
         return tree.root
     return next((n for n in tree if n.parent is None), None)
-
-
-def is_kept(node: Node) -> bool:
-    """Kept in the keep-or-revert sense; the baseline counts as kept when it ran."""
-    return node.is_good and (bool(node.kept) or node.operator is Operator.BASELINE)
 
 
 def failure_reason(node: Node) -> str:
@@ -131,17 +116,6 @@ class RevertedChange:
     plan: str
     metric: float | None
     delta: float | None
-
-
-@dataclasses.dataclass(frozen=True)
-class UsageTotals:
-    """Tokens (and cost, when the endpoint reports it) over every node that has usage."""
-
-    nodes: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +175,7 @@ def count_backtracks(tree: Tree, protocol: Protocol) -> int:
     else from id order. Drafts and debug steps are never backtracks.
     """
     nodes = list(tree)
-    finishers = [n for n in nodes if is_kept(n) and _finite(n.metric) is not None]
+    finishers = [n for n in nodes if n.is_kept and finite(n.metric) is not None]
     timed = all(n.created_at is not None for n in nodes) and all(n.finished_at is not None for n in finishers)
     if timed:
         nodes.sort(key=lambda n: (n.created_at, n.id))
@@ -228,17 +202,6 @@ def count_backtracks(tree: Tree, protocol: Protocol) -> int:
     return count
 
 
-def _usage(nodes: Iterable[Node]) -> UsageTotals | None:
-    used = [n.usage for n in nodes if n.usage is not None]
-    if not used:
-        return None
-    prompt = sum(u.prompt_tokens for u in used)
-    completion = sum(u.completion_tokens for u in used)
-    costs = [u.cost for u in used if u.cost is not None]
-    cost = _tidy(sum(costs)) if costs else None
-    return UsageTotals(len(used), prompt, completion, prompt + completion, cost)
-
-
 def _failures(nodes: Iterable[Node]) -> tuple[FailureGroup, ...]:
     groups: dict[str, list[int]] = {}
     for node in nodes:
@@ -258,13 +221,9 @@ def build_report(
     for node in others:
         counts[node.status.value] += 1
     best = tree.best(protocol)
-    base_metric = _finite(base.metric) if base is not None and base.is_good else None
-    best_metric = _finite(best.metric) if best is not None else None
-    improvement = improvement_rel = None
-    if base_metric is not None and best_metric is not None:
-        gain = best_metric - base_metric if protocol.maximize else base_metric - best_metric
-        improvement = _tidy(gain)
-        improvement_rel = _tidy(gain / abs(base_metric)) if base_metric != 0 else None
+    base_metric = finite(base.metric) if base is not None and base.is_good else None
+    best_metric = finite(best.metric) if best is not None else None
+    gain, gain_rel = improvement(protocol, base, best)
     path = tree.path(best.id) if best is not None else []
     reverted = [n for n in others if n.is_good and not n.kept]
     return Report(
@@ -287,18 +246,18 @@ def build_report(
         baseline_metric=base_metric,
         best_id=best.id if best is not None else None,
         best_metric=best_metric,
-        improvement=improvement,
-        improvement_rel=improvement_rel,
+        improvement=gain,
+        improvement_rel=gain_rel,
         best_path=tuple(
-            Step(n.id, n.operator.value, one_line(n.plan, 200), _finite(n.metric), delta_to_parent(tree, n))
+            Step(n.id, n.operator.value, one_line(n.plan, 200), finite(n.metric), delta_to_parent(tree, n))
             for n in path
         ),
         failures=_failures(others),
         reverted_changes=tuple(
-            RevertedChange(n.id, n.parent, one_line(n.plan, 120), _finite(n.metric), delta_to_parent(tree, n))
+            RevertedChange(n.id, n.parent, one_line(n.plan, 120), finite(n.metric), delta_to_parent(tree, n))
             for n in reverted
         ),
-        usage=_usage(tree),
+        usage=usage_totals(tree),
     )
 
 
@@ -306,8 +265,11 @@ def build_report(
 # rendering the report
 
 
-def _pct(rel: float | None) -> str:
-    return "" if rel is None else f" ({rel * 100:+.3g}%)"
+def _pct(rel: float | None, sep: str = "") -> str:
+    """A relative gain as a percentage: " (+12.5%)", or ", +12.5%" with ``sep=", "``."""
+    if rel is None:
+        return ""
+    return f"{sep}{rel * 100:+.3g}%" if sep else f" ({rel * 100:+.3g}%)"
 
 
 def render_report_text(report: Report, *, max_items: int = 20) -> str:
@@ -447,11 +409,9 @@ def _result_words(node: Node, tree: Tree, protocol: Protocol) -> str:
         reason = f": {one_line(node.reason, 100)}" if node.reason else ""
         return f"status {node.status.value}{reason} - this node has no usable {protocol.metric}"
     out = f"{protocol.metric} {fmt_metric(node.metric)}"
-    if base is not None and base.is_good and base is not node and node.metric is not None:
-        assert base.metric is not None
-        gain = node.metric - base.metric if protocol.maximize else base.metric - node.metric
-        rel = f", {gain / abs(base.metric) * 100:+.3g}%" if base.metric else ""
-        out += f" (baseline {fmt_metric(base.metric)}, improvement {fmt_delta(_tidy(gain))}{rel})"
+    gain, gain_rel = improvement(protocol, base, node)
+    if base is not None and base is not node and gain is not None:
+        out += f" (baseline {fmt_metric(base.metric)}, improvement {fmt_delta(gain)}{_pct(gain_rel, ', ')})"
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import textwrap
 import threading
 import time
 from typing import Any, TextIO
@@ -39,7 +40,7 @@ def short_plan(plan: str) -> str:
 
 
 def fmt_metric(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
+    return "-" if value is None else f"{value + 0.0:.6g}"  # + 0.0: no "-0"
 
 
 def fmt_elapsed(seconds: float) -> str:
@@ -84,8 +85,11 @@ class ProgressPrinter(Callback):
                 self.best, self.best_id = best.metric, best.id
         p = self.protocol
         title = f"{self.name} ({run_id})" if self.name else run_id
-        self._line(fit(f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
-                       f"{self.steps} steps · proposer {info.get('proposer', '?')}", self._cols()))
+        head = (f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
+                f"{self.steps} steps · proposer {info.get('proposer', '?')}")
+        # the header wraps rather than cuts: what runs and where is worth its lines
+        for line in textwrap.wrap(head, self._cols() - 1, subsequent_indent="  ", break_on_hyphens=False):
+            self._line(line)
         self._line(fit(f"  folder {run_dir}", self._cols()))
         executor = info.get("executor") or {}
         if executor.get("name") == "ray":

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import collections
 import shutil
+import time
+from pathlib import Path
+from collections.abc import Container, Iterable
 from typing import Literal
 
 from ..core.errors import AutoResearchError
-from .export import baseline_of, delta_to_parent, fmt_delta, fmt_metric, is_kept, one_line
+from .export import baseline_of, delta_to_parent, fmt_delta, fmt_metric, one_line
 from ..core.node import Node, Status
 from ..core.protocol import Protocol
 from ..core.tree import Tree
+from ..store.runs import RunSummary
 
 DOT_MISSING = (
     "the 'dot' program of Graphviz is not installed (Debian/Ubuntu: apt-get install graphviz; "
@@ -49,13 +53,6 @@ _ANSI = {
 _BOLD, _RESET = "\x1b[1m", "\x1b[0m"
 
 
-def _kind(node: Node) -> str:
-    """The colour class of a node: kept / reverted for finished good nodes, else its status."""
-    if node.status is Status.OK:
-        return "kept" if is_kept(node) else "reverted"
-    return node.status.value
-
-
 def _node_text(node: Node, tree: Tree, best_id: int | None, on_path: bool, color: bool) -> str:
     parts = [f"{'* ' if on_path else ''}{node.id}", node.operator.value, node.status.value]
     if node.is_good:
@@ -70,7 +67,7 @@ def _node_text(node: Node, tree: Tree, best_id: int | None, on_path: bool, color
     if plan:
         text += f"  {plan}"
     if color:
-        text = f"{_BOLD if on_path else ''}{_ANSI.get(_kind(node), '')}{text}{_RESET}"
+        text = f"{_BOLD if on_path else ''}{_ANSI.get(node.kind, '')}{text}{_RESET}"
     return text
 
 
@@ -198,7 +195,7 @@ def dot_quote(text: str) -> str:
 
 
 def _dot_node(node: Node, tree: Tree, best_id: int | None, on_path: bool) -> str:
-    kind = _kind(node)
+    kind = node.kind
     label = [f"#{node.id} {node.operator.value}"]
     if node.is_good:
         delta = delta_to_parent(tree, node)
@@ -290,3 +287,27 @@ def render_tree(
         except GraphvizMissingError as err:
             return render_text_tree(tree, protocol, max_nodes=max_nodes, color=color), str(err)
     raise ValueError(f"Unknown tree format {fmt!r}. Valid formats: text, svg, dot.")
+
+
+def runs_table(runs: Iterable[RunSummary], *, running: Container[str] = (), folders: bool = False) -> str:
+    """The runs as the one text table of ``autoresearch ls`` and ``%autoresearch list``: one line
+    per run, oldest first; ``running`` names runs known to be running (a live run in this kernel)
+    whatever their journal says; ``folders`` adds the folder each runs directory is in."""
+    where = "  FOLDER" if folders else ""
+    lines = [f"{'RUN':<28} {'NAME':<16} {'STATE':<12} {'NODES':>5}  {'METRIC':<18} {'BASELINE':>10} {'BEST':>10}  "
+             f"{'CREATED':<16}{where}".rstrip()]
+    for r in runs:
+        state = "running" if r.id in running else r.state
+        metric = f"{r.metric} {'max' if r.maximize else 'min'}" if r.metric else ""
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else ""
+        lines.append(
+            f"{r.id:<28} {(r.name or '')[:16]:<16} {state:<12} {r.nodes:>5}  {metric[:18]:<18} "
+            f"{_number(r.baseline_metric):>10} {_number(r.best_metric):>10}  {created:<16}"
+            + (f"  {Path(r.path).parent.parent}" if folders else "")
+        )
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+

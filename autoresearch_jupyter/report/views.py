@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import html
 import json
-import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -23,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.diffs import diff_stats
-from .export import delta_to_parent, fmt_delta, fmt_metric, is_kept
-from ..core.node import Node, Operator, Status
+from ..core.node import Node, Status, finite, usage_totals
 from ..core.protocol import Protocol
-from ..core.tree import Tree
+from ..core.tree import Tree, best_of, improvement
+from .export import delta_to_parent, fmt_delta, fmt_metric
 
 VIEW_VERSION = 1
 STATIC = Path(__file__).parent / "static"
@@ -42,13 +41,6 @@ Record = dict[str, Any]
 
 # ---------------------------------------------------------------------------------------------
 # records
-
-
-def kind(node: Node) -> str:
-    """The colour class of a node: kept / reverted for finished good nodes, else its status."""
-    if node.status is Status.OK:
-        return "kept" if is_kept(node) else "reverted"
-    return node.status.value
 
 
 def line_edits(old: str, new: str) -> list[list[Any]]:
@@ -89,11 +81,6 @@ def _tail(text: str, cap: int) -> str:
     return f"… {text[:cut].count(chr(10))} earlier lines not shown\n{text[cut:]}"
 
 
-def _num(value: float | None) -> float | None:
-    """A float JSON can carry (no NaN or infinities)."""
-    return value if value is not None and math.isfinite(value) else None
-
-
 def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
     """One node for the view; ``nodes`` maps ids to nodes (a ``Tree`` or a dict) for the parent.
 
@@ -106,9 +93,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "parent": node.parent,
         "operator": node.operator.value,
         "status": node.status.value,
-        "kind": kind(node),
-        "metric": _num(node.metric),
-        "delta": _num(delta_to_parent(nodes, node)),  # type: ignore[arg-type]
+        "kind": node.kind,
+        "metric": finite(node.metric),
+        "delta": finite(delta_to_parent(nodes, node)),  # type: ignore[arg-type]
         "kept": node.kept,
         "plan": _head(node.plan or "", PLAN_CAP, "plan"),
         "reason": (node.reason or "")[:REASON_CAP] or None,
@@ -146,17 +133,6 @@ def node_records(nodes: Mapping[int, Node], *, v: int = 0) -> list[Record]:
 # run summary (the header)
 
 
-def best_of(nodes: Iterable[Node], protocol: Protocol) -> Node | None:
-    """``Tree.best`` over any iterable of nodes (the widget keeps its own index of them)."""
-    best: Node | None = None
-    for node in nodes:
-        if not node.is_good or not (node.kept or node.operator is Operator.BASELINE):
-            continue
-        if best is None or protocol.better(node.metric, best.metric):  # type: ignore[arg-type]
-            best = node
-    return best
-
-
 def run_meta(
     nodes: Iterable[Node],
     protocol: Protocol,
@@ -175,24 +151,13 @@ def run_meta(
     nodes = list(nodes)
     root = next((n for n in nodes if n.parent is None), None)
     counts = {s.value: 0 for s in Status}
-    prompt = completion = 0
-    costs: list[float] = []
-    used = False
     for n in nodes:
         counts[n.status.value] += 1
-        if n.usage is not None:
-            used = True
-            prompt += n.usage.prompt_tokens
-            completion += n.usage.completion_tokens
-            if n.usage.cost is not None:
-                costs.append(n.usage.cost)
+    usage = usage_totals(nodes)
     best = best_of(nodes, protocol)
-    base = _num(root.metric) if root is not None and root.is_good else None
-    best_metric = _num(best.metric) if best is not None else None
-    improvement = improvement_rel = None
-    if base is not None and best_metric is not None:
-        improvement = float(f"{(best_metric - base if protocol.maximize else base - best_metric):.12g}")
-        improvement_rel = float(f"{improvement / abs(base):.12g}") if base else None
+    base = finite(root.metric) if root is not None and root.is_good else None
+    best_metric = finite(best.metric) if best is not None else None
+    gain, gain_rel = improvement(protocol, root, best)
     others = [n for n in nodes if n is not root]
     return {
         "version": VIEW_VERSION,
@@ -211,12 +176,12 @@ def run_meta(
         "best_id": best.id if best is not None else None,
         "best_metric": best_metric,
         "baseline_metric": base,
-        "improvement": improvement,
-        "improvement_rel": improvement_rel,
+        "improvement": gain,
+        "improvement_rel": gain_rel,
         "tokens": {
-            "prompt": prompt, "completion": completion, "total": prompt + completion,
-            "cost": float(f"{sum(costs):.12g}") if costs else None,
-        } if used else None,
+            "prompt": usage.prompt_tokens, "completion": usage.completion_tokens, "total": usage.total_tokens,
+            "cost": usage.cost,
+        } if usage is not None else None,
         "started": started,
         "finished": finished,
         "now": time.time(),
@@ -261,10 +226,10 @@ def _summary_line(tree: Tree, protocol: Protocol, *, state: str, run_id: str) ->
     parts.append(f"{max(len(nodes) - 1, 0)} experiments after the baseline")
     if best is not None:
         parts.append(f"best {protocol.metric} {fmt_metric(best.metric)} (node {best.id})")
-        if root is not None and root.is_good and best is not root:
-            gain = best.metric - root.metric if protocol.maximize else root.metric - best.metric  # type: ignore[operator]
-            rel = f", {gain / abs(root.metric) * 100:+.3g}%" if root.metric else ""
-            parts.append(f"improvement over the baseline {fmt_delta(float(f'{gain:.12g}'))}{rel}")
+        gain, gain_rel = improvement(protocol, root, best)
+        if best is not root and gain is not None:
+            rel = f", {gain_rel * 100:+.3g}%" if gain_rel is not None else ""
+            parts.append(f"improvement over the baseline {fmt_delta(gain)}{rel}")
     else:
         parts.append(f"no usable {protocol.metric} yet")
     return " · ".join(parts)

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..core.errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
 from .journal import Journal, Replay, load_journal, loads
@@ -374,6 +374,23 @@ def list_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[RunSummary
     return [s for _, s in sorted(out, key=lambda pair: pair[0])]
 
 
+T = TypeVar("T")
+
+
+def match_runs(ref: str, runs: Sequence[T], *, id_of: Callable[[T], str], name_of: Callable[[T], str | None]) -> list[T]:
+    """The runs that ``ref`` names, by the one rule every face uses: "latest"/"last" is the last
+    of ``runs`` (give them oldest first), then an exact id, then an exact name, then an id
+    prefix. One item: found; several: ambiguous; none: no such run."""
+    if not runs:
+        return []
+    if ref.lower() in LATEST:
+        return [runs[-1]]
+    exact = [r for r in runs if id_of(r) == ref]
+    if exact:
+        return exact[:1]
+    return [r for r in runs if name_of(r) == ref] or [r for r in runs if id_of(r).startswith(ref)]
+
+
 def resolve_run(runs_dir: str | os.PathLike[str] | None, ref: str) -> RunDir:
     """The run that ``ref`` names: an exact id, an exact name, a unique id prefix, "latest"/"last",
     or a path to a run folder. RunNotFoundError if none or several match; JournalError if the
@@ -389,14 +406,10 @@ def resolve_run(runs_dir: str | os.PathLike[str] | None, ref: str) -> RunDir:
     scanned = list(_scan(runs))
     if not scanned:
         raise RunNotFoundError(f"no run {ref!r}: there are no runs in {runs} yet")
-    if ref.lower() in LATEST:
-        path, _ = max(scanned, key=lambda pair: _created(*pair))
-        return RunDir.open(path)
-    for path, _ in scanned:
-        if path.name == ref:
-            return RunDir.open(path)
-    named = [path for path, info in scanned if info is not None and info.get("name") == ref]
-    matches = named or [path for path, _ in scanned if path.name.startswith(ref)]
+    oldest_first = sorted(scanned, key=lambda pair: _created(*pair))
+    found = match_runs(ref, oldest_first, id_of=lambda pair: pair[0].name,
+                       name_of=lambda pair: (pair[1] or {}).get("name"))
+    matches = [path for path, _ in found]
     if len(matches) == 1:
         return RunDir.open(matches[0])
     if matches:

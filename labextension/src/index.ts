@@ -47,7 +47,7 @@ function activate(
   let composite: Partial<ISettings> = {};
   let server: Partial<ISettings> = {};
   const { contents, serverSettings } = app.serviceManager;
-  const reader = new RunReader(contents, serverSettings);
+  const reader = new RunReader(serverSettings);
   const finder = new NotebookFinder({ app, tracker, docManager, labShell, contents });
   const interval = () => settings.refreshInterval;
   const panel = new RunsPanel({

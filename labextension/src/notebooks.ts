@@ -4,8 +4,8 @@ import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
-import { nodeCell } from '@autoresearch/journal';
 
+import { nodeCell } from './cells';
 import { IRunEntry } from './runs';
 
 /** How a node's code goes into a notebook. */

@@ -59,9 +59,8 @@ export class RunView extends Widget {
 
   /** Read the run's files again and show what changed. */
   async refresh(): Promise<void> {
-    const runsDir = PathExt.dirname(this.path);
-    const [entry] = await this._options.reader.list(runsDir, { only: this.runId });
-    this._entry = entry ?? null;
+    const entry = await this._options.reader.run(this.path);
+    this._entry = entry;
     if (!entry || entry.error || !entry.view) {
       this._showError(entry ? entry.error ?? 'the run has no journal yet' : `no run at ${this.path}`);
       return;

@@ -1,4 +1,4 @@
-// Types of the shared browser modules in autoresearch_jupyter/report/static/, which the notebook widget
+// Types of the shared browser module in autoresearch_jupyter/report/static/, which the notebook widget
 // loads too; webpack.config.js points these module names at the files.
 
 declare module '@autoresearch/treeview' {
@@ -58,65 +58,4 @@ declare module '@autoresearch/treeview' {
 
   export function createStore(): ITreeStore;
   export function mountTreeView(el: HTMLElement, store: ITreeStore, actions?: ITreeActions): () => void;
-}
-
-declare module '@autoresearch/journal' {
-  import type { INodeRecord, IRunMeta } from '@autoresearch/treeview';
-
-  export class JournalError extends Error {}
-
-  export interface IReplay {
-    state: string;
-    warnings: string[];
-    events: number;
-    [key: string]: unknown;
-  }
-
-  /** A journal replayed in pieces of whole lines, as the file grows. */
-  export class JournalReplay {
-    constructor(source?: string);
-    feed(text: string): this;
-    result(): IReplay;
-  }
-
-  export interface IRunInfo {
-    id?: string;
-    name?: string | null;
-    source?: string | null;
-    protocol: { metric: string; maximize: boolean; time_budget?: number };
-    settings?: Record<string, unknown>;
-    [key: string]: unknown;
-  }
-
-  export interface IRunView {
-    id: string;
-    name: string | null;
-    source: string | null;
-    createdAt: number | null;
-    info: IRunInfo;
-    state: string;
-    stale: boolean;
-    live: boolean;
-    meta: IRunMeta;
-    records: INodeRecord[];
-    warnings: string[];
-  }
-
-  export function parseRunInfo(text: string, source?: string): IRunInfo;
-  export function runView(options: {
-    id: string;
-    info: IRunInfo;
-    replay: IReplay;
-    modified?: number | null;
-    staleAfter?: number | null;
-    now?: number;
-  }): IRunView;
-  export function cellCode(code: string): string;
-  export function nodeCell(options: {
-    code: string;
-    runId?: string;
-    nodeId?: number | null;
-    metricName?: string | null;
-    metric?: number | null;
-  }): string;
 }

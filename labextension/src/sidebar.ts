@@ -65,7 +65,7 @@ export class RunsPanel extends Widget {
   /** Read the runs again now (when visible), then keep polling as needed. */
   refresh(): void {
     if (this.isVisible) {
-      this._poll(true);
+      this._poll();
     }
   }
 
@@ -76,7 +76,7 @@ export class RunsPanel extends Widget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._poll(true);
+    this._poll();
   }
 
   protected onAfterHide(msg: Message): void {
@@ -89,12 +89,12 @@ export class RunsPanel extends Widget {
     super.dispose();
   }
 
-  private _poll(full: boolean): void {
+  private _poll(): void {
     window.clearTimeout(this._timer);
     const dir = this._runsDir;
     const started = Date.now();
     this._options.reader
-      .list(dir, { recheckEnded: full })
+      .list(dir)
       .then(entries => {
         if (dir === this._runsDir) {
           this._entries = entries;
@@ -119,7 +119,7 @@ export class RunsPanel extends Widget {
     const live = this._entries.some(entry => entry.view?.live);
     const seconds = this._options.interval() * (live ? 1 : IDLE_FACTOR);
     const delay = Math.max(seconds * 1000, 4 * tookMs); // a slow server is not asked faster than it answers
-    this._timer = window.setTimeout(() => this._poll(!live), delay);
+    this._timer = window.setTimeout(() => this._poll(), delay);
   }
 
   private _render(): void {

@@ -56,8 +56,8 @@ def test_a_wheel_built_from_a_clean_checkout_holds_the_extension_and_the_widget(
         assert f"{share}/{name}" in names, name
     assert any(n.startswith(f"{share}/static/remoteEntry.") for n in names)
     assert f"{data}/etc/jupyter/jupyter_server_config.d/autoresearch_jupyter.json" in names
-    for name in ("report/static/treeview.js", "report/static/treeview.css", "notebook/static/widget.js",
-                 "report/static/journal.js"):
+    for name in ("report/static/treeview.js", "report/static/treeview.css", "notebook/static/widget.js"):
         assert f"autoresearch_jupyter/{name}" in names, name
-    assert "autoresearch_jupyter/lab/server.py" in names
+    assert "autoresearch_jupyter/lab/server.py" in names and "autoresearch_jupyter/lab/views.py" in names
+    assert not any(n.endswith("journal.js") for n in names)  # the server replays journals, in Python
     assert not any("node_modules" in n or n.startswith("autoresearch_jupyter/labextension/") for n in names)
