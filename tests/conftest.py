@@ -50,6 +50,7 @@ def _single_threaded_blas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 collect_ignore = ["browser"]  # browser tests run on their own: pytest tests/browser
 collect_ignore.append("lab")  # the JupyterLab extension tests too: pytest tests/lab
+collect_ignore.append("ray")  # the Ray executor's suite starts a cluster: pytest tests/ray
 
 # One chromium for the browser suites (tests/browser, tests/lab), defined once so both can also
 # run in one pytest process; it starts only when a test asks for it.

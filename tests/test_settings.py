@@ -277,7 +277,7 @@ def test_ls_and_list_and_export_to_answer_on_both_faces(ip, tmp_path, capsys):
 
 def test_only_the_face_set_fields_are_not_options():
     internal = {".".join(o.path) for o in options(internal=True)} - {".".join(o.path) for o in options()}
-    assert internal == {"executor.name", "source_dir",  # set by the faces and the engine, stored in run.json
+    assert internal == {"source_dir",  # set by the engine, stored in run.json (executor.name is --executor)
                         "evaluation.eval_code", "evaluation.eval_sha256", "evaluation.eval_use"}  # the resolved evaluator
 
 

@@ -93,6 +93,9 @@ class Node:
     new_best: bool | None = None
     """True when this node became the run's best as it finished (``kept`` only means it beat its
     parent); None while unfinished and for nodes from before the field existed."""
+    where: dict[str, Any] | None = None
+    """Where the node's last run ran, from executors that run elsewhere (Ray: executor, host, ip,
+    ray_node_id, gpus, worker_pid); None: on this machine."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 
@@ -133,6 +136,7 @@ class Node:
         data["usage"] = self.usage.to_dict() if self.usage is not None else None
         for name in ("meta", "metrics", "measured"):
             data[name] = _thaw(getattr(self, name))
+        data["where"] = _thaw(self.where) if self.where is not None else None
         return data
 
     def snapshot(self) -> "NodeSnapshot":
@@ -141,6 +145,7 @@ class Node:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name in ("meta", "metrics", "measured"):
             fields[name] = _freeze(getattr(self, name))
+        fields["where"] = _freeze(self.where) if self.where is not None else None
         snap.__dict__.update(fields)  # bypasses NodeSnapshot.__setattr__, which refuses every change
         return snap
 

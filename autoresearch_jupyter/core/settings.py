@@ -455,8 +455,9 @@ class ExecutorSettings(_Group):
 
     error: ClassVar[type[AutoResearchError]] = ExecutorError
 
-    name: str = setting("local", "the executor", choices=("local",), internal=True)
-    workers: int = setting(1, "nodes run at once", minimum=1)
+    name: str = setting("local", "where nodes run: local subprocesses, or ray (tasks on a Ray cluster)",
+                        option="executor", choices=("local", "ray"))
+    workers: int = setting(1, "nodes run at once; with ray, nodes in flight", minimum=1)
     warm: str = setting("auto", "pre-import the script's imports in a warm interpreter", choices=("auto", "on", "off"))
     memory_limit: int | None = setting(None, "memory limit per node over its whole process tree, e.g. 4G",
                                        text="size", metavar="SIZE")
@@ -467,8 +468,24 @@ class ExecutorSettings(_Group):
                                           "write there); repeatable", text="list", metavar="PATH", repeat=True)
     network: bool = setting(True, "nodes may use the network (--no-network: none, needs the sandbox)")
 
+    address: str | None = setting(None, "--executor ray: HOST:PORT, ray://HOST:PORT or auto (default: "
+                                  "$RAY_ADDRESS, else a cluster running here, else a Ray instance for the run)",
+                                  option="ray_address", metavar="ADDRESS")
+    cpus_per_node: float | None = setting(None, "--executor ray: CPUs each node asks for, fractions allowed (1)",
+                                          minimum=0, metavar="N")
+    gpus_per_node: float | None = setting(None, "--executor ray: GPUs each node asks for, e.g. 1 or 0.5; Ray "
+                                          "sets CUDA_VISIBLE_DEVICES (0)", minimum=0, metavar="N")
+
     def __post_init__(self) -> None:
         _validate(self)
+        ray_only = {"ray_address": self.address, "cpus_per_node": self.cpus_per_node,
+                    "gpus_per_node": self.gpus_per_node}
+        if self.name != "ray":
+            given = [k for k, v in ray_only.items() if v is not None]
+            if given:
+                raise ExecutorError(f"--{given[0].replace('_', '-')} needs --executor ray")
+        elif self.gpus:
+            raise ExecutorError("--gpus picks devices on this machine; with --executor ray use --gpus-per-node")
 
     def options(self) -> dict[str, Any]:
         """What the executor is built with (``get_executor(name, **options)``)."""
@@ -483,6 +500,10 @@ class ExecutorSettings(_Group):
             out["allow_paths"] = list(self.allow_path)
         if not self.network:
             out["network"] = False
+        if self.name == "ray":
+            out["address"] = self.address
+            out["cpus_per_node"] = 1.0 if self.cpus_per_node is None else self.cpus_per_node
+            out["gpus_per_node"] = 0.0 if self.gpus_per_node is None else self.gpus_per_node
         return out
 
 

@@ -264,6 +264,7 @@ class Search:
             self.callbacks.on_run_started(
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
                 protocol=self.protocol, tree=self._snapshot, proposer=getattr(self._proposer, "name", "?"),
+                executor=self._executor.describe(),
             )
             self._check_smoke()
             self._start_executor()
@@ -633,8 +634,10 @@ class Search:
         if not result.cancelled:  # measured and collected for every node that ran, however it ended
             output = read_text(result.log_path)
             fields.update(measures.recorded(self.protocol, result, output, result_path))
-        if result.cancelled:
-            fields.update(status=Status.CANCELLED, reason="cancelled", kept=None)
+        if result.where is not None:
+            fields["where"] = dict(result.where)
+        if result.cancelled:  # an infrastructure failure says so in error; resume runs it again
+            fields.update(status=Status.CANCELLED, reason=result.error or "cancelled", kept=None)
         elif result.timed_out:
             budget = self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget
             fields.update(status=Status.TIMEOUT, reason=f"{smoke}timed out after {budget:g} s")

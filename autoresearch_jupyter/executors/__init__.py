@@ -1,4 +1,4 @@
-"""Executors run node jobs: ``local`` (subprocesses on this machine)."""
+"""Executors run node jobs: ``local`` (subprocesses on this machine), ``ray`` (tasks on a Ray cluster)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from ..core.errors import UnknownPluginError
 from ._base import Executor, Job, JobResult
 
-__all__ = ["Executor", "Job", "JobResult", "LocalExecutor", "get_executor"]
+__all__ = ["Executor", "Job", "JobResult", "LocalExecutor", "RayExecutor", "get_executor"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,10 +15,14 @@ def __getattr__(name: str) -> Any:
         from .local import LocalExecutor
 
         return LocalExecutor
+    if name == "RayExecutor":  # imports no ray until it is built
+        from .ray import RayExecutor
+
+        return RayExecutor
     raise AttributeError(name)
 
 
-_NAMES = ("local",)
+_NAMES = ("local", "ray")
 
 
 def get_executor(name: str, **settings: Any) -> Executor:
@@ -27,4 +31,8 @@ def get_executor(name: str, **settings: Any) -> Executor:
         from .local import LocalExecutor
 
         return LocalExecutor(**settings)
+    if name == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(**settings)
     raise UnknownPluginError(f"Unknown executor {name!r}. Valid executors: {', '.join(_NAMES)}.")

@@ -18,7 +18,7 @@ import abc
 import concurrent.futures
 import dataclasses
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +69,7 @@ class JobResult:
     sandboxed: bool = False  # ran under bubblewrap
     infra_error: str | None = None  # this machine failed (disk full, read-only file system), not the
     # script: the search stops and the node runs again on resume
+    where: Mapping[str, Any] | None = None  # where it ran, for the journal (host, GPU ids); None: here
 
 
 class Executor(abc.ABC):
@@ -86,6 +87,10 @@ class Executor(abc.ABC):
         """Prepare pools; ``warm_imports`` are the baseline's top-level modules, ``env`` the
         variables every job of the run shares (the seed), and ``workspace`` the folder that holds
         the jobs' folders (a sandboxed warm interpreter may write only there). Optional."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the faces show about the executor (name, cluster resources, dashboard); JSON-safe."""
+        return {}
 
     @abc.abstractmethod
     def submit(self, *, job: Job) -> "concurrent.futures.Future[JobResult]":

@@ -69,6 +69,7 @@ class _ViewCallback(Callback):
 
     def on_run_started(self, *, run_id: str, tree: Tree | None = None, **info: Any) -> None:
         self._view._run_started(run_id, tree, info.get("protocol"))
+        self._view._executor = info.get("executor") or None
 
     def on_node_created(self, *, node: Node, **info: Any) -> None:
         self._view._touch(node)
@@ -117,6 +118,7 @@ class TreeView(anywidget.AnyWidget):
                 raise TypeError(f"TreeView() got an unexpected keyword argument {key!r}")
         self._lock = threading.RLock()
         self._protocol = protocol
+        self._executor: dict[str, Any] | None = None  # what the search's executor says of itself
         self._steps: int | None = steps
         self._run_id = run_id
         self._max_time = max_time
@@ -304,7 +306,7 @@ class TreeView(anywidget.AnyWidget):
         meta = run_meta(
             list(self._index.values()), self._protocol, run_id=self._run_id, state=self._state,
             reason=self._reason, steps=self._steps, max_time=self._max_time,
-            started=self._started, finished=self._finished,
+            started=self._started, finished=self._finished, executor=self._executor,
         )
         meta["can_stop"] = self._stop_handler is not None and self._state in ("running", "starting")
         meta["can_export"] = self._export_handler is not None

@@ -94,6 +94,9 @@ class ProgressPrinter(Callback):
         for line in textwrap.wrap(head, self._cols() - 1, subsequent_indent="  ", break_on_hyphens=False):
             self._line(line)
         self._line(fit(f"  folder {run_dir}", self._cols()))
+        executor = info.get("executor") or {}
+        if executor.get("name") == "ray":
+            self._line(fit(f"  {executor_line(executor)}", self._cols()))
 
     def on_node_started(self, *, node: Node, **info: Any) -> None:
         with self._lock:
@@ -129,6 +132,8 @@ class ProgressPrinter(Callback):
         claimed = node.meta.get("self_reported") if node.meta.get("graded") else None
         if isinstance(claimed, (int, float)) and claimed != node.metric:  # the evaluator's number decided
             plan = f"[self-reported {claimed:.6g}, ignored] {plan}"
+        if node.where:  # ran elsewhere (Ray): say where first, before the plan is cut to fit
+            plan = f"{where_text(node.where).strip()}  {plan}"
         label = "base" if node.id == 0 else str(node.id)
         shown = fmt_metric(node.metric)
         if len(node.samples) > 1:  # a mean over runs (noise floor, a confirmed new best)
@@ -196,6 +201,28 @@ class ProgressPrinter(Callback):
                 parts.append(f"best {fmt_metric(self.best)}" + (f" (#{self.best_id})" if self.best_id else ""))
             parts.append(fmt_elapsed(now - self.start))
             self._write("\r\033[K" + fit(" · ".join(parts), self._cols() - 1))
+
+
+def executor_line(executor: dict[str, Any]) -> str:
+    """``executor ray at ADDRESS: 2 node(s), 16 CPU, 8 GPU; each search node asks 1 CPU, 0.5 GPU; ...``."""
+    cluster = executor.get("cluster") or {}
+    address = executor.get("address")
+    where = f"at {address}" if address and address != "local" else "on a Ray instance started here"
+    text = (f"executor ray {where}: {cluster.get('nodes', 0):g} node(s), "
+            f"{cluster.get('CPU', 0):g} CPU, {cluster.get('GPU', 0):g} GPU; each search node asks "
+            f"{executor.get('cpus_per_node', 1):g} CPU, {executor.get('gpus_per_node', 0):g} GPU; "
+            f"{executor.get('workers', 1)} in flight")
+    if executor.get("dashboard"):
+        text += f"; dashboard {executor['dashboard']}"
+    return text
+
+
+def where_text(where: dict[str, Any] | None) -> str:
+    """``  @host gpu 0`` for a node that ran elsewhere; empty for one that ran here."""
+    if not where:
+        return ""
+    gpus = where.get("gpus") or []
+    return f"  @{where.get('host', '?')}" + (f" gpu {','.join(map(str, gpus))}" if gpus else "")
 
 
 def next_steps(run_ref: str, *, has_best: bool, runs_dir: str | None = None) -> str:

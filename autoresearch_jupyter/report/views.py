@@ -114,6 +114,8 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "measured": {k: x for k, x in node.measured.items() if finite(x) is not None},  # the runner's
         "v": v,
     }
+    if node.where:  # ran elsewhere (Ray): the inspector says on which host and GPUs
+        rec["where"] = {"host": node.where.get("host"), "gpus": list(node.where.get("gpus") or [])}
     note = node.meta.get("note") or node.meta.get("policy")
     if note:
         rec["note"] = str(note)[:300]
@@ -172,8 +174,10 @@ def run_meta(
     max_time: float | None = None,
     started: float | None = None,
     finished: float | None = None,
+    executor: Mapping[str, Any] | None = None,
 ) -> Record:
-    """Everything the header shows, in constant size: counts, best, improvement, time, tokens."""
+    """Everything the header shows, in constant size: counts, best, improvement, time, tokens,
+    and for nodes that run elsewhere the executor, its cluster and the hosts seen so far."""
     nodes = list(nodes)
     root = next((n for n in nodes if n.parent is None), None)
     counts = {s.value: 0 for s in Status}
@@ -211,6 +215,24 @@ def run_meta(
         "started": started,
         "finished": finished,
         "now": time.time(),
+        "executor": executor_meta(nodes, executor),
+    }
+
+
+def executor_meta(nodes: Iterable[Node], executor: Mapping[str, Any] | None) -> Record | None:
+    """The executor for the header: None for local runs; name, cluster, dashboard and up to 8
+    hosts (with a count) when nodes ran on a cluster."""
+    hosts = sorted({str(n.where.get("host")) for n in nodes if n.where and n.where.get("host")})
+    if not executor or executor.get("name") in (None, "local"):
+        if not hosts:
+            return None
+        executor = {"name": next(n.where.get("executor", "?") for n in nodes if n.where)}
+    cluster = executor.get("cluster") or {}
+    return {
+        "name": executor.get("name"), "address": executor.get("address"), "dashboard": executor.get("dashboard"),
+        "cpus": cluster.get("CPU"), "gpus": cluster.get("GPU"), "cluster_nodes": cluster.get("nodes"),
+        "cpus_per_node": executor.get("cpus_per_node"), "gpus_per_node": executor.get("gpus_per_node"),
+        "hosts": hosts[:8], "host_count": len(hosts),
     }
 
 

@@ -187,6 +187,7 @@ def node_dict(node: Node) -> dict[str, Any]:
     data["status"] = node.status.value
     data["usage"] = node.usage.to_dict() if node.usage is not None else None
     data["meta"] = dict(node.meta)
+    data["where"] = dict(node.where) if node.where is not None else None
     return data
 
 

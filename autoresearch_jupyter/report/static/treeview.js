@@ -225,6 +225,13 @@ export function mountTreeView(el, store, actions = {}) {
       const cost = m.tokens.cost !== null ? ` · $${m.tokens.cost.toFixed(4)}` : "";
       chip(`${m.tokens.total.toLocaleString()} tokens${cost}`);
     }
+    if (m.executor) {
+      const x = m.executor;
+      const size = typeof x.cpus === "number" ? ` · ${x.cpus} CPU, ${x.gpus ?? 0} GPU` : "";
+      const hosts = x.host_count ? ` · ${x.host_count} host${x.host_count === 1 ? "" : "s"}: ${x.hosts.join(", ")}` : "";
+      chip(`executor ${x.name}${size}${hosts}`, "ar-muted");
+      if (x.dashboard) chip(`dashboard ${x.dashboard}`, "ar-muted");
+    }
     if (m.reason && m.state !== "running") chip(m.reason, "ar-muted");
     head.replaceChildren(...parts);
   }
@@ -391,6 +398,7 @@ export function mountTreeView(el, store, actions = {}) {
     if (rec.exec_time !== null) facts.append(` · ${rec.exec_time.toFixed(2)} s`);
     if (rec.exit_code !== null && rec.exit_code !== 0) facts.append(` · exit code ${rec.exit_code}`);
     if (rec.usage) facts.append(` · ${rec.usage.prompt_tokens + rec.usage.completion_tokens} tokens`);
+    if (rec.where) facts.append(` · on ${rec.where.host}${rec.where.gpus.length ? ` gpu ${rec.where.gpus.join(",")}` : ""}`);
     out.push(facts);
     if (rec.graded) {  // a separate evaluator decided the metric; the node's own number is shown, not used
       const g = rec.graded;
