@@ -34,6 +34,7 @@ DIFF_CAP = 20_000  # characters of diff per node (the start of it)
 PLAN_CAP = 4_000
 REASON_CAP = 1_000
 CODE_CAP = 256_000  # a root script larger than this is not sent; "copy code" says so
+LIVE_CAP = 4_000  # bytes of a running node's output.log sent per read (reads are >= 1 s apart)
 SVG_MAX_NODES = 300  # larger trees get the text tree in the static fallback: an SVG would be unreadable
 
 Record = dict[str, Any]
@@ -110,6 +111,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "usage": node.usage.to_dict() if node.usage is not None else None,
         "v": v,
     }
+    sd = node.meta.get("sd", node.meta.get("metric_sd"))
+    if isinstance(sd, (int, float)) and finite(float(sd)) is not None:
+        rec["sd"] = float(sd)
     note = node.meta.get("note") or node.meta.get("policy")
     if note:
         rec["note"] = str(note)[:300]
@@ -121,6 +125,33 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
             return rec
     rec["code"] = node.code if len(node.code) <= CODE_CAP else None
     return rec
+
+
+def read_live(path: Path, cap: int = LIVE_CAP) -> dict[str, Any] | None:
+    """The last ``cap`` characters of a growing log, cut at a line start, and its size; None
+    when there is no log yet. Reads only the end of the file, so a big log costs no more."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - cap))
+            data = f.read(cap)
+    except OSError:
+        return None
+    text = data.decode("utf-8", "replace")
+    if size > cap and "\n" in text[:-1]:
+        text = text[text.index("\n") + 1:]
+    return {"tail": text, "bytes": size}
+
+
+def live_tails(run_dir: Path, nodes: Iterable[Node]) -> dict[str, Record]:
+    """``{node id: {"tail", "bytes"}}`` for the running nodes that have written output."""
+    out: dict[str, Record] = {}
+    for node in nodes:
+        if node.status is Status.RUNNING:
+            rec = read_live(run_dir / "nodes" / str(node.id) / "output.log")
+            if rec is not None:
+                out[str(node.id)] = rec
+    return out
 
 
 def node_records(nodes: Mapping[int, Node], *, v: int = 0) -> list[Record]:
@@ -164,6 +195,10 @@ def run_meta(
         "direction": protocol.direction,
         "steps": steps,
         "max_time": max_time,
+        "time_budget": protocol.time_budget,
+        # a noise floor (the sd of the metric over repeated baseline runs), when the run measured
+        # one: the progress plot shows it as a band around the baseline
+        "noise_sd": _noise_sd(protocol, root),
         "nodes": len(nodes),
         "done": sum(1 for n in others if n.status.is_finished()),
         "running": counts[Status.RUNNING.value],
@@ -184,6 +219,13 @@ def run_meta(
     }
 
 
+def _noise_sd(protocol: Protocol, root: Node | None) -> float | None:
+    for source in (getattr(protocol, "noise_sd", None), root.meta.get("noise_sd") if root is not None else None):
+        if isinstance(source, (int, float)) and finite(float(source)) is not None and source > 0:
+            return float(source)
+    return None
+
+
 def run_times(nodes: Iterable[Node]) -> tuple[float | None, float | None]:
     """(start, end) of a loaded run from its nodes' timestamps."""
     nodes = list(nodes)
@@ -201,7 +243,7 @@ def _summary_line(tree: Tree, protocol: Protocol, *, state: str, run_id: str) ->
     best = tree.best(protocol)
     root = tree.root
     parts = [f"autoresearch run {run_id}" if run_id else "autoresearch run", state]
-    parts.append(f"{max(len(nodes) - 1, 0)} experiments after the baseline")
+    parts.append(f"{len(nodes)} nodes (baseline + {max(len(nodes) - 1, 0)})")
     if best is not None:
         parts.append(f"best {protocol.metric} {fmt_metric(best.metric)} (node {best.id})")
         gain, gain_rel = improvement(protocol, root, best)

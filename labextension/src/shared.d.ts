@@ -42,7 +42,16 @@ declare module '@autoresearch/treeview' {
     nodes: Map<number, INodeRecord>;
     meta: Partial<IRunMeta>;
     seq: number;
-    ui: { selected: number | null; collapsed: Set<number>; unfolded: Set<number>; fold: boolean };
+    ui: {
+      selected: number | null;
+      picked: boolean;
+      collapsed: Set<number>;
+      unfolded: Set<number>;
+      fold: boolean;
+      plot: boolean;
+    };
+    live: Record<string, { tail: string; bytes: number }>;
+    setLive(live: Record<string, { tail: string; bytes: number }>): void;
     setMeta(meta: IRunMeta): void;
     applySnapshot(snapshot: { seq: number; nodes: INodeRecord[] }): void;
     code(id: number): string | null;

@@ -110,7 +110,7 @@ def test_autoresearch_this_cell_runs_a_search_that_the_sidebar_follows(lab, page
     item.click()
     view = page.locator(".jp-AutoResearch-runView")
     expect(view.locator('.ar-row[data-id="0"]')).to_be_visible()
-    page.locator(".jp-Toolbar-item", has_text="Insert node below").click()  # the best node, below cell 1
+    page.locator(".jp-Toolbar-item", has_text="Insert as cell").click()  # the best node, below cell 1
     best = load_journal(run_dir / "journal.jsonl").tree
     page.wait_for_function(
         "() => [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === 'work/train.ipynb')"
