@@ -311,7 +311,7 @@ def standalone_html(
         "const store = createStore();\nstore.setMeta(data.meta);\nstore.applySnapshot(data.snapshot);\n"
         "const t0 = performance.now();\n"
         "const cleanup = mountTreeView(document.getElementById('ar-root'), store);\n"
-        "window.arView = { store, cleanup, createStore, mountTreeView, mountMs: performance.now() - t0 };\n"
+        "window.arView = { store, cleanup, createStore, mountTreeView, buildPlot, mountMs: performance.now() - t0 };\n"
     )
     name = html.escape(title or f"autoresearch {run_id}".strip())
     return (

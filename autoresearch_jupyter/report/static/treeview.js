@@ -442,7 +442,9 @@ export function mountTreeView(el, store, actions = {}) {
       counts[k] = (counts[k] || 0) + 1;
     });
     const what = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
-    const text = item.open ? `▴ fold these ${item.ids.length} leaves` : `⋯ ${item.ids.length} folded leaves (${what})`;
+    const n = item.ids.length;
+    const leaves = n === 1 ? "leaf" : "leaves";
+    const text = item.open ? `▴ fold ${n === 1 ? "this leaf" : `these ${n} leaves`}` : `⋯ ${n} folded ${leaves} (${what})`;
     const key = `g${item.group}`;
     const sig = `${text}|${item.indent}`;
     const cached = rows.get(key);
