@@ -339,3 +339,37 @@ def test_headless_run_saves_the_final_tree_in_widget_state(tmp_path) -> None:
     display = nb.cells[0].outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in display
     assert f"(node {best})" in display["text/html"]  # the fallback was refreshed at the end
+
+
+# ---- live output of running nodes ----------------------------------------------------------
+
+NOISY = '''import time
+x = 1
+for i in range(30):
+    print(f"step {i} " + "." * 2000, flush=True)  # ~20 KB/s of output
+    time.sleep(0.1)
+print(f"score: {x}")
+'''
+
+
+def test_running_nodes_stream_a_bounded_tail_of_their_output(tmp_path) -> None:
+    protocol = Protocol.for_script(NOISY, metric="score", maximize=True, time_budget=30)
+    search = Search(code=NOISY, protocol=protocol, runs_dir=tmp_path,
+                    settings={"steps": 0, "executor": {"name": "local", "workers": 1, "warm": "off"}})
+    view = TreeView(protocol=protocol, steps=0, throttle=0.05)
+    seen: list[tuple[float, dict]] = []
+    view.observe(lambda change: seen.append((time.monotonic(), change["new"])), names="_live")
+    search.subscribe(view.callback)
+    t0 = time.monotonic()
+    outcome = search.run()
+    elapsed = time.monotonic() - t0
+    assert outcome.tree[0].status is Status.OK
+    tails = [live["0"] for _, live in seen if "0" in live]
+    assert len(tails) >= 2, "the running baseline's output reached the view while it ran"
+    assert "step " in tails[0]["tail"] and tails[-1]["bytes"] > tails[0]["bytes"]
+    assert view._live == {}, "nothing live once the run is over"
+    sent = sum(len(json.dumps(live)) for _, live in seen)
+    rate = sent / elapsed
+    print(f"\nlive tail: {len(seen)} sends, {sent} bytes in {elapsed:.1f} s = {rate / 1000:.1f} KB/s for one running node "
+          f"(its output grew {tails[-1]['bytes'] / elapsed / 1000:.1f} KB/s)")
+    assert rate <= 20_000
