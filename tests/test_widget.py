@@ -284,7 +284,7 @@ def test_static_html_without_dot_falls_back_to_the_text_tree(monkeypatch, tmp_pa
     tree = sample_tree()
     tree[1].plan = "<script>alert(1)</script>"
     out = static_html(tree, MAX, state="running", run_id="run-1")
-    assert "<svg" not in out and "<pre" in out and "apt-get install graphviz" in out
+    assert out.count("<svg") == 1 and "<pre" in out and "apt-get install graphviz" in out  # the plot, no graph
     assert "<script>" not in out and "&lt;script&gt;" in out
     big = static_html(synthetic_tree(400), PROTOCOL, state="finished", run_id="big")
     assert "<pre" in big and "more" in big
@@ -373,3 +373,18 @@ def test_running_nodes_stream_a_bounded_tail_of_their_output(tmp_path) -> None:
     print(f"\nlive tail: {len(seen)} sends, {sent} bytes in {elapsed:.1f} s = {rate / 1000:.1f} KB/s for one running node "
           f"(its output grew {tails[-1]['bytes'] / elapsed / 1000:.1f} KB/s)")
     assert rate <= 20_000
+
+
+def test_static_fallback_has_the_progress_plot_with_a_point_per_node() -> None:
+    import re as _re
+
+    tree = sample_tree()
+    page = static_html(tree, MAX, state="finished", run_id="r")
+    plot = page.split('class="autoresearch-plot">', 1)[1].split("</svg>", 1)[0]
+    ids = sorted(int(i) for i in _re.findall(r'data-id="(\d+)"', plot))
+    assert ids == sorted(tree.nodes)
+    assert plot.count("<circle") == sum(1 for n in tree if n.status is Status.OK and n.metric is not None)
+    assert 'stroke-dasharray="4 3"' in plot and "<path" in plot  # the baseline and the running best
+    assert 'opacity="0.3"' not in plot  # no noise floor measured: no band
+    tree[0].meta["noise_sd"] = 0.02
+    assert 'opacity="0.3"' in static_html(tree, MAX, state="finished", run_id="r")

@@ -259,7 +259,7 @@ _XML_PROLOGUE = re.compile(r"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?(<!--.*?
 
 
 def static_html(tree: Tree, protocol: Protocol, *, state: str, run_id: str) -> str:
-    """The tree as static HTML: a summary line, then an SVG (Graphviz) or the text tree.
+    """The tree as static HTML: a summary line, the progress plot, then an SVG (Graphviz) or the text tree.
 
     Used where widgets do not render (nbconvert without widget state, GitHub) and by the run
     object's ``_repr_html_``. SVG needs Graphviz's ``dot``; without it, or above
@@ -279,9 +279,15 @@ def static_html(tree: Tree, protocol: Protocol, *, state: str, run_id: str) -> s
         text = render_text_tree(tree, protocol, max_nodes=SVG_MAX_NODES)
         body = f'<pre style="margin:0;font-size:12px;line-height:1.35">{html.escape(text)}</pre>'
     note_html = f'<div style="color:#8a6d00;font-size:12px">{html.escape(note)}</div>' if note else ""
+    from .plot import progress_svg
+
+    nodes = list(tree)
+    root = next((n for n in nodes if n.parent is None), None)
+    plot = progress_svg(nodes, protocol, noise_sd=_noise_sd(protocol, root))
     return (
         '<div class="autoresearch-static" style="font-family:sans-serif">'
         f'<div style="font-weight:600;margin:4px 0">{summary}</div>{note_html}'
+        f'<div class="autoresearch-plot">{plot}</div>'
         f'<div style="max-height:600px;overflow:auto">{body}</div></div>'
     )
 

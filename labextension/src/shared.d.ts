@@ -66,5 +66,7 @@ declare module '@autoresearch/treeview' {
   }
 
   export function createStore(): ITreeStore;
+  /** "9 nodes (baseline + 8 of 8)": the one count of nodes every view says. */
+  export function nodeCount(meta: Partial<IRunMeta>): string;
   export function mountTreeView(el: HTMLElement, store: ITreeStore, actions?: ITreeActions): () => void;
 }
