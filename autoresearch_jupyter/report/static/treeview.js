@@ -584,8 +584,10 @@ export function mountTreeView(el, store, actions = {}) {
   function render() {
     frame = 0;
     const m = store.meta;
-    if (!store.ui.picked && m.best_id !== null && m.best_id !== undefined && store.nodes.has(m.best_id)) {
-      store.ui.selected = m.best_id; // nothing chosen yet: show the best node, as the run view does
+    if (!store.ui.picked && m.best_id !== null && m.best_id !== undefined && store.nodes.has(m.best_id) &&
+        store.ui.selected !== m.best_id) {
+      store.ui.selected = m.best_id; // nothing chosen yet: show the best node
+      store.changed(); // listeners (the run view's commands) hear of the selection; renders again once
     }
     renderHead();
     renderBar();
