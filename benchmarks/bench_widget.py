@@ -7,7 +7,10 @@
 (2) A 1,000-node tree rendered in headless chromium from treeview.js (the widget's own
 renderer): cold mount with every row shown (DOM built and laid out), one incremental node
 update, one click into the inspector; median of --repeat (target: mount <= 500 ms).
+The progress plot of the same 1,000 nodes built alone (target <= 200 ms).
 (3) ``import autoresearch_jupyter.notebook.widget`` in fresh interpreters, against ``import anywidget``.
+(4) The live tail: bytes per second the ``_live`` trait sends for one running node whose
+output grows ~50 KB/s (target <= 20 KB/s per running node).
 Prints figures; asserts nothing timed. Chromium comes from the system (/usr/bin/chromium).
 """
 
@@ -91,11 +94,40 @@ def browser_render(repeat: int) -> dict[str, float] | None:
         first = page.evaluate("window.arView.mountMs")
         for _ in range(repeat):
             runs.append(page.evaluate(MEASURE_JS))
+        plots = page.evaluate(f"""() => {{ const out = [];
+          for (let i = 0; i < {repeat}; i++) {{ const host = document.createElement("div"); host.className = "ar-view";
+            document.body.append(host); const t0 = performance.now(); host.append(window.arView.buildPlot(window.arView.store));
+            document.body.offsetHeight; out.push(performance.now() - t0); host.remove(); }} return out; }}""")
         browser.close()
     out = {k: statistics.median(r[k] for r in runs) for k in ("mount_ms", "update_ms", "click_ms")}
     out["first_folded_ms"] = first
+    out["plot_ms"] = statistics.median(plots)
     out["rows"] = runs[0]["rows"]
     return out
+
+
+def live_rate(seconds: float = 4.0) -> tuple[float, float]:
+    """(bytes/s the view sends for one running node's output, bytes/s the output grows)."""
+    import tempfile
+
+    from autoresearch_jupyter import Protocol, Search
+
+    code = (f"import time\nt = time.time()\nwhile time.time() - t < {seconds}:\n"
+            "    print('x' * 5000, flush=True)\n    time.sleep(0.1)\nprint('score: 1')\n")
+    protocol = Protocol.for_script(code, metric="score", maximize=True, time_budget=60)
+    with tempfile.TemporaryDirectory() as tmp:
+        search = Search(code=code, protocol=protocol, runs_dir=tmp,
+                        settings={"steps": 0, "executor": {"name": "local", "workers": 1, "warm": "off"}})
+        view = TreeView(protocol=protocol, steps=0)
+        sent = capture(view)
+        search.subscribe(view.callback)
+        start = time.perf_counter()
+        outcome = search.run()
+        took = time.perf_counter() - start
+        grown = (search.run_dir.path / "nodes" / "0" / "output.log").stat().st_size
+    assert outcome.tree[0].status is Status.OK
+    live = sum(len(json.dumps(m)) for m in sent if "_live" in m.get("state", {}))
+    return live / took, grown / took
 
 
 def import_time(code: str, n: int) -> float:
@@ -128,6 +160,7 @@ def main() -> None:
             print(f"    first mount, failed leaves folded  {res['first_folded_ms']:7.1f} ms")
             print(f"    one node update (merge + render)   {res['update_ms']:7.1f} ms")
             print(f"    click a node (select + inspector)  {res['click_ms']:7.1f} ms")
+            print(f"    progress plot alone, 1,000 points  {res['plot_ms']:7.1f} ms  (target <= 200 ms)")
 
     base = import_time("pass", 7)
     anywidget = import_time("import anywidget", 7)
@@ -136,6 +169,9 @@ def main() -> None:
     print(f"    python -c pass {base * 1000:.0f} ms; import anywidget {anywidget * 1000:.0f} ms; "
           f"import autoresearch_jupyter.notebook.widget {widget * 1000:.0f} ms "
           f"(+{(widget - anywidget) * 1000:.0f} ms over anywidget)")
+    sent, grown = live_rate()
+    print("(4) live tail of one running node")
+    print(f"    output grows {grown / 1000:.1f} KB/s; the view sends {sent / 1000:.1f} KB/s (target <= 20 KB/s)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+TOUR = ROOT / "docs" / "tour"  # the README's screenshots: the browser tests write them, so they stay true
+
+
+def tour_shot(locator, name: str) -> None:
+    """Save an element's screenshot as docs/tour/<name>.png (linked from the README)."""
+    TOUR.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=str(TOUR / f"{name}.png"))
 CHROMIUM = os.environ.get("AUTORESEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRE_ENV = "AUTORESEARCH_REQUIRE_BROWSER"
 

@@ -111,7 +111,7 @@ def test_failure_reason_normalises() -> None:
 
 def test_report_text_mentions_the_essentials() -> None:
     text = export.render_report_text(export.build_report(sample_tree(), MAX, run_id="r1", state="finished"))
-    for piece in ("run r1, state: finished", "maximize val_acc", "experiments: 9", "backtracks 1",
+    for piece in ("run r1, state: finished", "maximize val_acc", "nodes: 10 (baseline + 9", "backtracks 1",
                   "best val_acc: 0.9 (node 6)", "+0.1 (+12.5%)", "node 6 improve: wider hidden layer",
                   "2x ZeroDivisionError: division by zero (nodes 2, 9)", "lower the learning rate"):
         assert piece in text, piece

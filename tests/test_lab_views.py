@@ -140,3 +140,31 @@ def test_a_torn_last_line_is_skipped_and_a_damaged_middle_is_one_line(tmp_path):
     assert broken["view"] is None and "damaged in the middle" in broken["error"]
     assert "\n" not in broken["error"]
     assert views.summary(run.path) == (None, broken["error"])
+
+
+def test_a_running_node_s_output_tail_comes_with_the_view(tmp_path):
+    import threading
+    import time
+
+    from autoresearch_jupyter import Search
+
+    code = "import time\nfor i in range(40):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)\nprint('acc: 0.5')\n"
+    protocol = Protocol.for_script(code, metric="acc", maximize=True, time_budget=30)
+    search = Search(code=code, protocol=protocol, runs_dir=tmp_path,
+                    settings={"steps": 0, "executor": {"name": "local", "workers": 1, "warm": "off"}})
+    thread = threading.Thread(target=search.run)
+    thread.start()
+    views, tails = RunViews(), []
+    try:
+        deadline = time.monotonic() + 30
+        while thread.is_alive() and time.monotonic() < deadline:
+            run_dirs = list(tmp_path.iterdir())
+            if run_dirs and (run_dirs[0] / "journal.jsonl").exists():
+                data = views.view(run_dirs[0])
+                if data["live"]:
+                    tails.append(data["live"]["0"])
+            time.sleep(0.3)
+    finally:
+        thread.join(60)
+    assert tails and "line " in tails[-1]["tail"] and tails[-1]["bytes"] >= len(tails[-1]["tail"])
+    assert views.view(run_dirs[0])["live"] == {}, "a finished run has no live tails"

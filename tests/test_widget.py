@@ -284,7 +284,7 @@ def test_static_html_without_dot_falls_back_to_the_text_tree(monkeypatch, tmp_pa
     tree = sample_tree()
     tree[1].plan = "<script>alert(1)</script>"
     out = static_html(tree, MAX, state="running", run_id="run-1")
-    assert "<svg" not in out and "<pre" in out and "apt-get install graphviz" in out
+    assert out.count("<svg") == 1 and "<pre" in out and "apt-get install graphviz" in out  # the plot, no graph
     assert "<script>" not in out and "&lt;script&gt;" in out
     big = static_html(synthetic_tree(400), PROTOCOL, state="finished", run_id="big")
     assert "<pre" in big and "more" in big
@@ -339,3 +339,52 @@ def test_headless_run_saves_the_final_tree_in_widget_state(tmp_path) -> None:
     display = nb.cells[0].outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in display
     assert f"(node {best})" in display["text/html"]  # the fallback was refreshed at the end
+
+
+# ---- live output of running nodes ----------------------------------------------------------
+
+NOISY = '''import time
+x = 1
+for i in range(30):
+    print(f"step {i} " + "." * 2000, flush=True)  # ~20 KB/s of output
+    time.sleep(0.1)
+print(f"score: {x}")
+'''
+
+
+def test_running_nodes_stream_a_bounded_tail_of_their_output(tmp_path) -> None:
+    protocol = Protocol.for_script(NOISY, metric="score", maximize=True, time_budget=30)
+    search = Search(code=NOISY, protocol=protocol, runs_dir=tmp_path,
+                    settings={"steps": 0, "executor": {"name": "local", "workers": 1, "warm": "off"}})
+    view = TreeView(protocol=protocol, steps=0, throttle=0.05)
+    seen: list[tuple[float, dict]] = []
+    view.observe(lambda change: seen.append((time.monotonic(), change["new"])), names="_live")
+    search.subscribe(view.callback)
+    t0 = time.monotonic()
+    outcome = search.run()
+    elapsed = time.monotonic() - t0
+    assert outcome.tree[0].status is Status.OK
+    tails = [live["0"] for _, live in seen if "0" in live]
+    assert len(tails) >= 2, "the running baseline's output reached the view while it ran"
+    assert "step " in tails[0]["tail"] and tails[-1]["bytes"] > tails[0]["bytes"]
+    assert view._live == {}, "nothing live once the run is over"
+    sent = sum(len(json.dumps(live)) for _, live in seen)
+    rate = sent / elapsed
+    print(f"\nlive tail: {len(seen)} sends, {sent} bytes in {elapsed:.1f} s = {rate / 1000:.1f} KB/s for one running node "
+          f"(its output grew {tails[-1]['bytes'] / elapsed / 1000:.1f} KB/s)")
+    assert rate <= 20_000
+
+
+def test_static_fallback_has_the_progress_plot_with_a_point_per_node() -> None:
+    import re as _re
+
+    tree = sample_tree()
+    page = static_html(tree, MAX, state="finished", run_id="r")
+    plot = page.split('class="autoresearch-plot">', 1)[1].split("</svg>", 1)[0]
+    ids = sorted(int(i) for i in _re.findall(r'data-id="(\d+)"', plot))
+    assert ids == sorted(tree.nodes)
+    assert plot.count("<circle") == sum(1 for n in tree if n.status is Status.OK and n.metric is not None)
+    assert 'stroke-dasharray="4 3"' in plot and "<path" in plot  # the baseline and the running best
+    assert 'opacity="0.3"' not in plot  # no noise floor measured: no band
+    tree[0].meta["noise_sd"] = 0.02
+    assert 'opacity="0.3"' in static_html(tree, MAX, state="finished", run_id="r")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core.errors import AutoResearchError
 from ..core.node import Node
-from ..report.views import node_record, run_meta, run_times
+from ..report.views import live_tails, node_record, run_meta, run_times
 from ..store.journal import Replay, pid_alive
 from ..store.runs import RunDir
 
@@ -65,14 +65,15 @@ class RunViews:
     def view(self, run_dir: Path, since: str | None = None) -> dict[str, Any]:
         """The run's summary and its node records newer than the cursor ``since``.
 
-        Returns ``{cursor, full, view, records, error}``; with ``full`` the records are all of
-        them (drop what you had), else only those that changed since ``since``.
+        Returns ``{cursor, full, view, records, live, error}``; with ``full`` the records are all
+        of them (drop what you had), else only those that changed since ``since``. ``live`` is
+        the end of each running node's output.log (``LIVE_CAP`` bytes at most per node per read).
         """
         entry = self._entry(run_dir)
         with entry.lock:
             self._refresh(entry, run_dir)
             if entry.error is not None:
-                return {"cursor": None, "full": True, "view": None, "records": [], "error": entry.error}
+                return {"cursor": None, "full": True, "view": None, "records": [], "live": {}, "error": entry.error}
             self._build_records(entry)
             epoch, _, gen = (since or "").partition(":")
             full = epoch != entry.epoch or not gen.isdigit() or int(gen) > entry.generation
@@ -80,7 +81,8 @@ class RunViews:
             records = [r for r in entry.records.values() if r["v"] > after]
             return {
                 "cursor": f"{entry.epoch}:{entry.generation}", "full": full, "view": self._summary(entry),
-                "records": records, "error": None,
+                "records": records, "live": live_tails(run_dir, entry.replay.tree) if entry.replay else {},
+                "error": None,
             }
 
     # ---- internals ---------------------------------------------------------------------------

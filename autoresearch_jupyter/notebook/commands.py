@@ -285,7 +285,12 @@ def cmd_export(magics: AutoResearch, args: argparse.Namespace) -> None:
             raise UsageError(f"{PROG} export: cannot write {path}: {err.strerror}") from None
         print(f"wrote {path}")
     if args.cell:
-        magics.shell.set_next_input(run.cell(args.node), replace=False)
+        code = run.cell(args.node)
+        magics.shell.set_next_input(code, replace=False)
+        # a front end without set_next_input (nbclient, a console) drops the cell without a word
+        which = f"node {args.node}" if args.node is not None else "the best node"
+        print(f"{which}'s cell ({len(code.splitlines())} lines) goes in a new cell below; where none "
+              f"appears (nbclient, a console), use --to FILE or print(autoresearch_run.cell())")
 
 
 def cmd_report(magics: AutoResearch, args: argparse.Namespace) -> Any:

@@ -8,6 +8,9 @@ Update protocol (all state goes through synced traits, never through messages):
   batches ``from`` to ``seq``: the latest batch plus a short window of earlier ones, so a
   browser that attached a moment late still gets them. Throttled to one send per ``throttle``
   seconds, so its size does not grow with the tree.
+- ``_live``: ``{node id: {"tail", "bytes"}}``: the end of each running node's ``output.log``, read
+  on a timer (at most once per ``LIVE_EVERY`` seconds, ``LIVE_CAP`` bytes per node, sent only
+  when it changed), so a running node's inspector streams its output at <= 4 KB/s per node.
 - ``_nodes``: ``{"seq", "nodes"}``: a full snapshot, written when the run starts with existing
   nodes (resume), when it ends, on ``load`` and on a resync request; it is what a saved
   notebook keeps. Every record has a version ``v``; the browser keeps the highest per id.
@@ -41,13 +44,14 @@ from ..engine.callbacks import Callback
 from ..core.node import Node
 from ..core.protocol import Protocol
 from ..core.tree import Tree, best_of
-from ..report.views import STATIC, node_record, node_records, run_meta, run_times, static_html
+from ..report.views import STATIC, node_record, node_records, read_live, run_meta, run_times, static_html
 
 __all__ = ["TreeView", "bundle_esm", "static_html"]
 
 logger = logging.getLogger(__name__)
 
 THROTTLE = 0.25  # seconds between update sends: at most 4 a second
+LIVE_EVERY = 1.0  # seconds between reads of the running nodes' output.log
 WINDOW = 4  # update batches repeated in each `_updates`, for a browser that attached late
 _IMPORT = re.compile(r"^import\s*\{[^}]*\}\s*from\s*[\"']\./treeview\.js[\"'];?[ \t]*\n", re.MULTILINE)
 
@@ -68,7 +72,7 @@ class _ViewCallback(Callback):
         self._view = view
 
     def on_run_started(self, *, run_id: str, tree: Tree | None = None, **info: Any) -> None:
-        self._view._run_started(run_id, tree, info.get("protocol"))
+        self._view._run_started(run_id, tree, info.get("protocol"), info.get("run_dir"))
         self._view._executor = info.get("executor") or None
 
     def on_node_created(self, *, node: Node, **info: Any) -> None:
@@ -102,6 +106,7 @@ class TreeView(anywidget.AnyWidget):
     _meta = traitlets.Dict().tag(sync=True)
     _updates = traitlets.Dict().tag(sync=True)
     _nodes = traitlets.Dict().tag(sync=True)
+    _live = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -136,6 +141,8 @@ class TreeView(anywidget.AnyWidget):
         self._recent: collections.deque[tuple[int, tuple[int, ...]]] = collections.deque(maxlen=WINDOW)
         self._last_send = 0.0
         self._timer: threading.Timer | None = None
+        self._run_dir: Path | None = None
+        self._live_timer: threading.Timer | None = None
         self._stop_handler: Callable[[], None] | None = None
         self._export_handler: Callable[[int], str] | None = None
         self._display: Any = None
@@ -239,9 +246,12 @@ class TreeView(anywidget.AnyWidget):
 
     # ---- events (from the search's thread) -------------------------------------------------
 
-    def _run_started(self, run_id: str, tree: Tree | None, protocol: Protocol | None) -> None:
+    def _run_started(self, run_id: str, tree: Tree | None, protocol: Protocol | None,
+                     run_dir: str | None = None) -> None:
         with self._lock:
             self._run_id = run_id or self._run_id
+            self._run_dir = Path(run_dir) if run_dir else None
+            self._start_live()
             if protocol is not None:
                 self._protocol = protocol
             self._state, self._reason = "running", None
@@ -273,12 +283,39 @@ class TreeView(anywidget.AnyWidget):
         with self._lock:
             self._state, self._reason, self._finished = state, reason, time.time()
             self._meta_dirty = True
+            if self._live_timer is not None:
+                self._live_timer.cancel()
+                self._live_timer = None
+            self._live = {}
         self.flush()
         if self._display is not None:
             try:
                 self._display.update(self)
             except Exception:
                 logger.exception("could not refresh the tree view's static fallback")
+
+    # ---- live output of running nodes -------------------------------------------------------
+
+    def _start_live(self) -> None:
+        if self._run_dir is None or self._live_timer is not None:
+            return
+        self._live_timer = threading.Timer(LIVE_EVERY, self._on_live)
+        self._live_timer.daemon = True
+        self._live_timer.start()
+
+    def _on_live(self) -> None:
+        """Read the end of each running node's output.log; send it when it changed."""
+        with self._lock:
+            self._live_timer = None
+            if self._state not in ("running", "starting") or self._run_dir is None:
+                return
+            running = [i for i, n in self._index.items() if n.status.value == "running"]
+            run_dir = self._run_dir
+        live = {str(i): rec for i in running if (rec := read_live(run_dir / "nodes" / str(i) / "output.log"))}
+        with self._lock:
+            if live != self._live:
+                self._live = live
+            self._start_live()
 
     # ---- sending ---------------------------------------------------------------------------
 

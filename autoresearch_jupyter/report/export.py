@@ -318,7 +318,8 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
         ))
     lines += ["", "## Summary"]
     by_status = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
-    lines.append(f"experiments: {r.experiments}" + (f" ({by_status})" if by_status else ""))
+    total = r.experiments + (r.baseline_status is not None)  # one count of nodes, as ls, tree and the views say
+    lines.append(f"nodes: {total} (baseline + {r.experiments}" + (f": {by_status})" if by_status else ")"))
     lines.append(
         f"kept {r.kept}, reverted {r.reverted}; branches {r.branches}, max depth {r.max_depth}, "
         f"backtracks {r.backtracks}"

@@ -34,6 +34,7 @@ DIFF_CAP = 20_000  # characters of diff per node (the start of it)
 PLAN_CAP = 4_000
 REASON_CAP = 1_000
 CODE_CAP = 256_000  # a root script larger than this is not sent; "copy code" says so
+LIVE_CAP = 4_000  # bytes of a running node's output.log sent per read (reads are >= 1 s apart)
 SVG_MAX_NODES = 300  # larger trees get the text tree in the static fallback: an SVG would be unreadable
 
 Record = dict[str, Any]
@@ -116,6 +117,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
     }
     if node.where:  # ran elsewhere (Ray): the inspector says on which host and GPUs
         rec["where"] = {"host": node.where.get("host"), "gpus": list(node.where.get("gpus") or [])}
+    sd = node.meta.get("sd", node.meta.get("metric_sd"))
+    if isinstance(sd, (int, float)) and finite(float(sd)) is not None:
+        rec["sd"] = float(sd)
     note = node.meta.get("note") or node.meta.get("policy")
     if note:
         rec["note"] = str(note)[:300]
@@ -153,6 +157,33 @@ def graded_record(node: Node) -> Record | None:
 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_live(path: Path, cap: int = LIVE_CAP) -> dict[str, Any] | None:
+    """The last ``cap`` characters of a growing log, cut at a line start, and its size; None
+    when there is no log yet. Reads only the end of the file, so a big log costs no more."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - cap))
+            data = f.read(cap)
+    except OSError:
+        return None
+    text = data.decode("utf-8", "replace")
+    if size > cap and "\n" in text[:-1]:
+        text = text[text.index("\n") + 1:]
+    return {"tail": text, "bytes": size}
+
+
+def live_tails(run_dir: Path, nodes: Iterable[Node]) -> dict[str, Record]:
+    """``{node id: {"tail", "bytes"}}`` for the running nodes that have written output."""
+    out: dict[str, Record] = {}
+    for node in nodes:
+        if node.status is Status.RUNNING:
+            rec = read_live(run_dir / "nodes" / str(node.id) / "output.log")
+            if rec is not None:
+                out[str(node.id)] = rec
+    return out
 
 
 def node_records(nodes: Mapping[int, Node], *, v: int = 0) -> list[Record]:
@@ -198,6 +229,10 @@ def run_meta(
         "direction": protocol.direction,
         "steps": steps,
         "max_time": max_time,
+        "time_budget": protocol.time_budget,
+        # a noise floor (the sd of the metric over repeated baseline runs), when the run measured
+        # one: the progress plot shows it as a band around the baseline
+        "noise_sd": _noise_sd(protocol, root),
         "nodes": len(nodes),
         "done": sum(1 for n in others if n.status.is_finished()),
         "running": counts[Status.RUNNING.value],
@@ -236,6 +271,13 @@ def executor_meta(nodes: Iterable[Node], executor: Mapping[str, Any] | None) -> 
     }
 
 
+def _noise_sd(protocol: Protocol, root: Node | None) -> float | None:
+    for source in (getattr(protocol, "noise_sd", None), root.meta.get("noise_sd") if root is not None else None):
+        if isinstance(source, (int, float)) and finite(float(source)) is not None and source > 0:
+            return float(source)
+    return None
+
+
 def run_times(nodes: Iterable[Node]) -> tuple[float | None, float | None]:
     """(start, end) of a loaded run from its nodes' timestamps."""
     nodes = list(nodes)
@@ -253,7 +295,7 @@ def _summary_line(tree: Tree, protocol: Protocol, *, state: str, run_id: str) ->
     best = tree.best(protocol)
     root = tree.root
     parts = [f"autoresearch run {run_id}" if run_id else "autoresearch run", state]
-    parts.append(f"{max(len(nodes) - 1, 0)} experiments after the baseline")
+    parts.append(f"{len(nodes)} nodes (baseline + {max(len(nodes) - 1, 0)})")
     if best is not None:
         parts.append(f"best {protocol.metric} {fmt_metric(best.metric)} (node {best.id})")
         gain, gain_rel = improvement(protocol, root, best)
@@ -269,7 +311,7 @@ _XML_PROLOGUE = re.compile(r"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?(<!--.*?
 
 
 def static_html(tree: Tree, protocol: Protocol, *, state: str, run_id: str) -> str:
-    """The tree as static HTML: a summary line, then an SVG (Graphviz) or the text tree.
+    """The tree as static HTML: a summary line, the progress plot, then an SVG (Graphviz) or the text tree.
 
     Used where widgets do not render (nbconvert without widget state, GitHub) and by the run
     object's ``_repr_html_``. SVG needs Graphviz's ``dot``; without it, or above
@@ -289,9 +331,15 @@ def static_html(tree: Tree, protocol: Protocol, *, state: str, run_id: str) -> s
         text = render_text_tree(tree, protocol, max_nodes=SVG_MAX_NODES)
         body = f'<pre style="margin:0;font-size:12px;line-height:1.35">{html.escape(text)}</pre>'
     note_html = f'<div style="color:#8a6d00;font-size:12px">{html.escape(note)}</div>' if note else ""
+    from .plot import progress_svg
+
+    nodes = list(tree)
+    root = next((n for n in nodes if n.parent is None), None)
+    plot = progress_svg(nodes, protocol, noise_sd=_noise_sd(protocol, root))
     return (
         '<div class="autoresearch-static" style="font-family:sans-serif">'
         f'<div style="font-weight:600;margin:4px 0">{summary}</div>{note_html}'
+        f'<div class="autoresearch-plot">{plot}</div>'
         f'<div style="max-height:600px;overflow:auto">{body}</div></div>'
     )
 
@@ -321,7 +369,7 @@ def standalone_html(
         "const store = createStore();\nstore.setMeta(data.meta);\nstore.applySnapshot(data.snapshot);\n"
         "const t0 = performance.now();\n"
         "const cleanup = mountTreeView(document.getElementById('ar-root'), store);\n"
-        "window.arView = { store, cleanup, createStore, mountTreeView, mountMs: performance.now() - t0 };\n"
+        "window.arView = { store, cleanup, createStore, mountTreeView, buildPlot, mountMs: performance.now() - t0 };\n"
     )
     name = html.escape(title or f"autoresearch {run_id}".strip())
     return (

@@ -147,10 +147,10 @@ export function addCommands(ctx: ICommandContext): void {
     execute: () => put('replace')().catch(failed('Replace cell with this node'))
   });
   commands.addCommand(CommandIDs.insertBelow, {
-    label: 'Insert node below',
+    label: 'Insert as cell',
     caption: "Insert the selected node's code as a new cell below the notebook's active cell",
     isEnabled: hasSelection,
-    execute: () => put('insert')().catch(failed('Insert node below'))
+    execute: () => put('insert')().catch(failed('Insert as cell'))
   });
   commands.addCommand(CommandIDs.refreshRun, {
     label: 'Refresh',

@@ -16,6 +16,8 @@ export interface IInsertNodeDetail {
   nodeId: number;
   code: string | null;
   runId?: string;
+  metricName?: string | null;
+  metric?: number | null;
   /** "replace" replaces the cell instead of inserting below it; "insert" when absent. */
   mode?: PutMode;
 }
@@ -219,7 +221,7 @@ export function notifyPut(app: JupyterFrontEnd, panel: NotebookPanel, nodeId: nu
 }
 
 /**
- * Take the tree view's "autoresearch:insert-node" events (its "Insert cell" button, in a notebook
+ * Take the tree view's "autoresearch:insert-node" events (its "Insert as cell" button, in a notebook
  * widget or anywhere else): the node goes below the cell that holds the view, or below the active
  * cell of the current notebook. Returns a function that stops listening.
  */
@@ -236,7 +238,14 @@ export function listenForInserts(app: JupyterFrontEnd, finder: NotebookFinder): 
     }
     event.preventDefault();
     try {
-      const text = nodeCell({ code: detail.code, runId: detail.runId ?? '', nodeId: detail.nodeId });
+      // the same cell header as the run view's "Insert as cell" (cellText): run, node and metric
+      const text = nodeCell({
+        code: detail.code,
+        runId: detail.runId ?? '',
+        nodeId: detail.nodeId,
+        metricName: detail.metricName ?? null,
+        metric: detail.metric ?? null
+      });
       const mode: PutMode = detail.mode === 'replace' ? 'replace' : 'insert';
       notifyPut(app, panel, detail.nodeId, putCode(panel, text, mode, where?.index));
     } catch (reason) {

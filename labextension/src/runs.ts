@@ -18,6 +18,8 @@ export interface IRunView {
   meta: IRunMeta;
   /** Every node's record, by id; empty in the sidebar's listing (it shows only the header). */
   records: INodeRecord[];
+  /** The end of each running node's output.log, by node id (the server caps it per read). */
+  liveTails: Record<string, { tail: string; bytes: number }>;
   warnings: string[];
 }
 
@@ -57,6 +59,7 @@ interface IViewReply {
   full: boolean;
   view: IServerView | null;
   records: INodeRecord[];
+  live?: Record<string, { tail: string; bytes: number }>;
   error: string | null;
 }
 
@@ -69,7 +72,11 @@ class RecordCache {
 const NO_SERVER =
   'the autoresearch server extension is not enabled: run `jupyter server extension enable autoresearch_jupyter` and restart the server';
 
-function toView(view: IServerView, records: INodeRecord[]): IRunView {
+function toView(
+  view: IServerView,
+  records: INodeRecord[],
+  liveTails: Record<string, { tail: string; bytes: number }> = {}
+): IRunView {
   return {
     id: view.id,
     name: view.name,
@@ -79,6 +86,7 @@ function toView(view: IServerView, records: INodeRecord[]): IRunView {
     live: view.live,
     meta: view.meta,
     records,
+    liveTails,
     warnings: view.warnings
   };
 }
@@ -141,7 +149,7 @@ export class RunReader {
     }
     cache.cursor = reply.cursor ?? '';
     const records = [...cache.records.values()].sort((a, b) => a.id - b.id);
-    return { ...entry, view: toView(reply.view, records) };
+    return { ...entry, view: toView(reply.view, records, reply.live ?? {}) };
   }
 
   /** GET a JSON endpoint; null for a 404 the extension answered (not shown), an error if absent. */

@@ -70,12 +70,8 @@ export class RunView extends Widget {
     this.title.label = view.name ?? view.id;
     this.store.setMeta(view.meta);
     this.store.applySnapshot({ seq: this.store.seq + 1, nodes: view.records });
-    // the best node stays selected as it changes, until a node is picked
-    const ui = this.store.ui;
-    if (ui.selected === this._autoSelected && view.meta.best_id !== null && view.meta.best_id !== ui.selected) {
-      ui.selected = this._autoSelected = view.meta.best_id;
-      this.store.changed();
-    }
+    this.store.setLive(view.liveTails ?? {});
+    // the shared renderer keeps the best node selected, as it changes, until a node is picked
   }
 
   protected onAfterAttach(msg: Message): void {
@@ -140,7 +136,6 @@ export class RunView extends Widget {
 
   private _options: IRunViewOptions;
   private _entry: IRunEntry | null = null;
-  private _autoSelected: number | null = null;
   private _error: HTMLElement | null = null;
   private _timer = 0;
   private _unmount: (() => void) | null = null;

@@ -42,7 +42,16 @@ declare module '@autoresearch/treeview' {
     nodes: Map<number, INodeRecord>;
     meta: Partial<IRunMeta>;
     seq: number;
-    ui: { selected: number | null; collapsed: Set<number>; unfolded: Set<number>; fold: boolean };
+    ui: {
+      selected: number | null;
+      picked: boolean;
+      collapsed: Set<number>;
+      unfolded: Set<number>;
+      fold: boolean;
+      plot: boolean;
+    };
+    live: Record<string, { tail: string; bytes: number }>;
+    setLive(live: Record<string, { tail: string; bytes: number }>): void;
     setMeta(meta: IRunMeta): void;
     applySnapshot(snapshot: { seq: number; nodes: INodeRecord[] }): void;
     code(id: number): string | null;
@@ -57,5 +66,7 @@ declare module '@autoresearch/treeview' {
   }
 
   export function createStore(): ITreeStore;
+  /** "9 nodes (baseline + 8 of 8)": the one count of nodes every view says. */
+  export function nodeCount(meta: Partial<IRunMeta>): string;
   export function mountTreeView(el: HTMLElement, store: ITreeStore, actions?: ITreeActions): () => void;
 }

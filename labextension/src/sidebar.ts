@@ -1,5 +1,7 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
+import { PathExt } from '@jupyterlab/coreutils';
+import { nodeCount } from '@autoresearch/treeview';
 
 import { autoresearchIcon } from './icon';
 import { IRunEntry, RunReader } from './runs';
@@ -7,6 +9,7 @@ import { IRunEntry, RunReader } from './runs';
 const PANEL_CLASS = 'jp-AutoResearch-runs';
 const ITEM_CLASS = 'jp-AutoResearch-run';
 const IDLE_FACTOR = 2; // with no run active, only look for new runs, this many times less often
+const FAST_FOR_MS = 60_000; // after a cell that may start a run, poll at the live rate this long
 
 /** Options of the runs panel. */
 export interface IRunsPanelOptions {
@@ -69,9 +72,10 @@ export class RunsPanel extends Widget {
     }
   }
 
-  /** Refresh soon: a cell just ran, and may have started a search. */
+  /** Refresh soon: a cell just ran, and may have started a search; keep up with it for a while. */
   refreshSoon(): void {
-    window.setTimeout(() => this.refresh(), 1500);
+    this._fastUntil = Date.now() + FAST_FOR_MS;
+    window.setTimeout(() => this.refresh(), 1000);
   }
 
   protected onAfterShow(msg: Message): void {
@@ -116,9 +120,9 @@ export class RunsPanel extends Widget {
     if (!this.isVisible || this.isDisposed) {
       return;
     }
-    const live = this._entries.some(entry => entry.view?.live);
+    const live = this._entries.some(entry => entry.view?.live) || Date.now() < this._fastUntil;
     const seconds = this._options.interval() * (live ? 1 : IDLE_FACTOR);
-    const delay = Math.max(seconds * 1000, 4 * tookMs); // a slow server is not asked faster than it answers
+    const delay = Math.max(seconds * 1000, 2 * tookMs); // a slow server is not asked faster than it answers
     this._timer = window.setTimeout(() => this._poll(), delay);
   }
 
@@ -149,6 +153,7 @@ export class RunsPanel extends Widget {
   private _entries: IRunEntry[] = [];
   private _error = '';
   private _timer = 0;
+  private _fastUntil = 0;
   private _folder: HTMLElement;
   private _list: HTMLElement;
   private _message: HTMLElement;
@@ -178,7 +183,7 @@ function runItem(entry: IRunEntry): HTMLElement {
   item.dataset.state = state;
   const line1 = el('div', 'jp-AutoResearch-runLine');
   line1.append(
-    el('span', 'jp-AutoResearch-runName', view?.name ?? entry.id),
+    el('span', 'jp-AutoResearch-runName', view?.name || entry.id),
     el('span', `ar-chip ar-state ar-state-${state} jp-AutoResearch-runState`, state)
   );
   const line2 = el('div', 'jp-AutoResearch-runFacts');
@@ -187,7 +192,7 @@ function runItem(entry: IRunEntry): HTMLElement {
     line2.classList.add('jp-AutoResearch-error');
   } else if (view) {
     const m = view.meta;
-    const facts = [`${m.nodes} node${m.nodes === 1 ? '' : 's'}`];
+    const facts = [nodeCount(m)];
     if (m.best_metric !== null) {
       facts.push(`best ${m.metric} ${m.direction === 'minimize' ? '↓' : '↑'} ${fmt(m.best_metric)}`);
     } else {
@@ -200,7 +205,14 @@ function runItem(entry: IRunEntry): HTMLElement {
     line2.textContent = facts.join(' · ');
   }
   item.append(line1, line2);
+  if (view?.source) {
+    // where the run came from: the notebook (or script) path, relative to the server root
+    const from = el('div', 'jp-AutoResearch-runSource', `from ${PathExt.basename(view.source)}`);
+    from.title = view.source;
+    item.append(from);
+  }
   const when = view?.createdAt ? new Date(view.createdAt * 1000).toLocaleString() : '';
-  item.title = [entry.id, when, view?.meta.reason ?? '', entry.path].filter(Boolean).join('\n');
+  item.title = [`run ${entry.id}`, view?.name ? `name ${view.name}` : '', when, view?.source ? `from ${view.source}` : '',
+    view?.meta.reason ?? '', entry.path].filter(Boolean).join('\n');
   return item;
 }

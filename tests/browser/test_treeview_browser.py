@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import tour_shot
 from synthetic import MEASURE_JS, PROTOCOL, synthetic_tree
 
 from autoresearch_jupyter.report.views import standalone_html
@@ -102,6 +103,12 @@ def test_click_inspects_a_node_while_a_blocking_search_runs(page, lab, artifacts
     for line in added:
         assert line[1:].strip() in script  # the diff is this node's change
     assert page.query_selector(".ar-insp .ar-tail") is not None  # output tail shown
+    # in a notebook output too, diff lines scroll sideways rather than wrap mid-token (the run view's way)
+    white = page.evaluate("getComputedStyle(document.querySelector('.ar-insp .ar-diff span')).whiteSpace")
+    breaks = page.evaluate("getComputedStyle(document.querySelector('.ar-insp .ar-diff span')).wordBreak")
+    assert (white, breaks) == ("pre", "normal")
+    # the plot has one point per node, and the selected one is marked
+    assert page.locator(f'.ar-plot .ar-pt-sel[data-id="{node_id}"]').count() == 1
     # Export while the kernel is busy: the request waits, and the view says so
     page.click("button[data-act='export-sel']")
     page.wait_for_function("document.querySelector('.ar-note').textContent.includes('waiting for the kernel')",
@@ -116,9 +123,11 @@ def test_click_inspects_a_node_while_a_blocking_search_runs(page, lab, artifacts
     assert f"node {node_id} exported to exported/node-{node_id}.py" in note
     assert (root / "exported" / f"node-{node_id}.py").exists()
     head = page.inner_text(".ar-head")
-    assert re.search(r"8 / 8 done", head) and "best score" in head, head
+    assert "9 nodes (baseline + 8 of 8)" in head and "best score" in head, head
     assert page.locator(".ar-row").count() >= 5
+    assert page.locator(".ar-plot .ar-pt").count() == 9, "one point per node, the baseline included"
     page.screenshot(path=str(artifacts / "treeview-finished.png"), full_page=True)
+    tour_shot(page.locator(".ar-view").first, "widget")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("autoresearch_jupyter.notebook.magics") is None,
@@ -208,7 +217,7 @@ def test_insert_hook_and_copy_give_the_exact_code(browser) -> None:
       window.inserted = ev.detail; ev.preventDefault(); }, { once: true })""")
     page.click("button[data-act='insert']")
     detail = page.evaluate("window.inserted")
-    assert detail == {"nodeId": 6, "code": tree[6].code, "runId": "r"}
+    assert detail == {"nodeId": 6, "code": tree[6].code, "runId": "r", "metricName": "val_acc", "metric": 0.9}
     assert page.inner_text(".ar-note") == "node 6 inserted as a cell"
     page.click("button[data-act='copy']")
     page.wait_for_function("document.querySelector('.ar-note').textContent.includes('copied')")

@@ -10,7 +10,7 @@ import json
 
 import nbformat
 import pytest
-from chromium import need
+from chromium import need, tour_shot
 from lab_helpers import (
     CELL,
     SIDEBAR_TAB,
@@ -99,8 +99,13 @@ def test_autoresearch_this_cell_runs_a_search_that_the_sidebar_follows(lab, page
     item = page.locator(".jp-AutoResearch-run")
     expect(item).to_have_count(1, timeout=30_000)  # found by the sidebar's own refresh
     expect(item).to_have_attribute("data-state", "finished", timeout=90_000)
-    expect(item).to_contain_text("3 nodes")
+    expect(item).to_contain_text("3 nodes (baseline + 2 of 2)")  # the count the widget and the CLI say
     (run_dir,) = (lab.root / "work" / ".autoresearch").iterdir()
+    # the sidebar names the run in full, says where it came from, and has the id on hover
+    name = json.loads((run_dir / "run.json").read_text()).get("name")
+    assert name and item.locator(".jp-AutoResearch-runName").inner_text() == name
+    expect(item.locator(".jp-AutoResearch-runSource")).to_have_text("from train.ipynb")
+    assert f"run {run_dir.name}" in item.get_attribute("title")
     assert json.loads((run_dir / "run.json").read_text())["source"].endswith("train.ipynb")
 
     # another notebook becomes the current one: the node still goes to the run's own notebook
@@ -110,7 +115,10 @@ def test_autoresearch_this_cell_runs_a_search_that_the_sidebar_follows(lab, page
     item.click()
     view = page.locator(".jp-AutoResearch-runView")
     expect(view.locator('.ar-row[data-id="0"]')).to_be_visible()
-    page.locator(".jp-Toolbar-item", has_text="Insert node below").click()  # the best node, below cell 1
+    expect(view.locator(".ar-plot .ar-pt")).to_have_count(3)  # the plot: one point per node
+    expect(view.locator(".ar-row.ar-sel")).to_have_count(1)  # the best is selected at first
+    tour_shot(view, "run-view")
+    page.locator(".jp-Toolbar-item", has_text="Insert as cell").click()  # the best node, below cell 1
     best = load_journal(run_dir / "journal.jsonl").tree
     page.wait_for_function(
         "() => [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === 'work/train.ipynb')"

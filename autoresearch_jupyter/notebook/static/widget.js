@@ -52,16 +52,20 @@ function connect(model) {
   }
   const onMeta = () => store.setMeta(model.get("_meta"));
   const onNodes = () => store.applySnapshot(model.get("_nodes"));
+  const onLive = () => store.setLive(model.get("_live"));
 
   onMeta();
   onNodes();
   onUpdates();
+  onLive();
   model.on("change:_meta", onMeta);
+  model.on("change:_live", onLive);
   model.on("change:_nodes", onNodes);
   model.on("change:_updates", onUpdates);
   model.on("msg:custom", onMessage);
   const dispose = () => {
     model.off("change:_meta", onMeta);
+    model.off("change:_live", onLive);
     model.off("change:_nodes", onNodes);
     model.off("change:_updates", onUpdates);
     model.off("msg:custom", onMessage);

@@ -2,8 +2,8 @@
 // Shared by the notebook widget (widget.js, the anywidget adapter) and the JupyterLab run view.
 // Records and the header come from autoresearch_jupyter/viewstate.py (node_record, run_meta).
 //
-// Hook for the JupyterLab extension: "Insert cell" dispatches a cancelable, bubbling
-// CustomEvent "autoresearch:insert-node" with detail {nodeId, code, runId}; a listener that
+// Hook for the JupyterLab extension: "Insert as cell" dispatches a cancelable, bubbling
+// CustomEvent "autoresearch:insert-node" with detail {nodeId, code, runId, metricName, metric}; a listener that
 // inserts the cell calls event.preventDefault(). Without one, the code is copied instead.
 
 const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "infeasible", "eval_failed"]);
@@ -18,6 +18,7 @@ export function createStore() {
     const old = nodes.get(rec.id);
     if (old && old.v > rec.v) return;
     nodes.set(rec.id, rec);
+    store.rev += 1;
     if (old) return;
     const list = kids.get(rec.parent) || [];
     list.push(rec.id);
@@ -28,9 +29,17 @@ export function createStore() {
     nodes,
     kids,
     meta: {},
+    rev: 0, // bumped on every record stored: what the plot redraws on
+    live: {}, // running node id -> {tail, bytes}: the end of its output.log, refreshed while it runs
     seq: 0,
     clockOffset: 0, // kernel clock minus browser clock, in seconds
-    ui: { selected: null, collapsed: new Set(), unfolded: new Set(), fold: true, note: { text: "", error: false } },
+    // `picked`: the user chose a node; until then the best node is selected (and followed).
+    ui: { selected: null, picked: false, collapsed: new Set(), unfolded: new Set(), fold: true, plot: true,
+          note: { text: "", error: false } },
+    setLive(live) {
+      store.live = live || {};
+      store.changed();
+    },
     setMeta(meta) {
       store.meta = meta || {};
       if (typeof store.meta.now === "number") store.clockOffset = store.meta.now - Date.now() / 1000;
@@ -107,6 +116,91 @@ const fmtDelta = (v) => (v === null || v === undefined ? "" : (v >= 0 ? "+" : ""
 const label = (kind) => LABEL[kind] || kind;
 // "new best" is its own label: "kept" only means better than the parent.
 const verdict = (rec) => (rec.new_best ? "new best" : label(rec.kind));
+const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+
+// The one count of nodes, said the same way as the repr, the CLI and the report: the baseline
+// is one of the nodes, and the steps are the nodes after it.
+export function nodeCount(m) {
+  const n = m.nodes ?? 0;
+  if (typeof m.steps !== "number" || n === 0) return `${n} node${n === 1 ? "" : "s"}`;
+  return `${n} node${n === 1 ? "" : "s"} (baseline + ${Math.max(0, n - 1)} of ${m.steps})`;
+}
+
+// ---- the progress plot ------------------------------------------------------------------------
+// Each node's metric against its order (ids are creation order), coloured by outcome; nodes
+// without a metric sit on a strip under the axis. The running best is a step line, the baseline
+// a dashed line, and a measured noise floor (meta.noise_sd) a band around the baseline. Plain SVG:
+// a charting library (uPlot, ~50 KB) would more than double the bundle for these four shapes.
+
+const SVG = "http://www.w3.org/2000/svg";
+const PW = 800, PH = 150, PL = 52, PR = 10, PT = 8, PB = 26;
+
+function sv(tag, attrs, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const k in attrs) el.setAttribute(k, attrs[k]);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+export function buildPlot(store) {
+  const m = store.meta;
+  const recs = [...store.nodes.values()].sort((a, b) => a.id - b.id);
+  const svg = sv("svg", { viewBox: `0 0 ${PW} ${PH}`, class: "ar-plot-svg", role: "img" });
+  svg.setAttribute("aria-label", `${m.metric || "metric"} of each node in order`);
+  const good = (r) => r.metric !== null && r.metric !== undefined && r.status === "ok";
+  const vals = recs.filter(good).map((r) => r.metric);
+  const base = typeof m.baseline_metric === "number" ? m.baseline_metric : null;
+  const sd = typeof m.noise_sd === "number" && base !== null ? m.noise_sd : null;
+  if (base !== null) vals.push(base);
+  if (sd !== null) vals.push(base - sd, base + sd);
+  let lo = vals.length ? Math.min(...vals) : 0;
+  let hi = vals.length ? Math.max(...vals) : 1;
+  if (hi === lo) {
+    const d = Math.abs(lo) * 0.05 || 0.5;
+    lo -= d;
+    hi += d;
+  }
+  const pad = (hi - lo) * 0.06;
+  lo -= pad;
+  hi += pad;
+  const bottom = PH - PB;
+  const x = (i) => PL + (PW - PL - PR) * (recs.length <= 1 ? 0.5 : i / (recs.length - 1));
+  const y = (v) => PT + (bottom - PT) * (1 - (v - lo) / (hi - lo));
+  svg.append(sv("line", { x1: PL, x2: PW - PR, y1: bottom, y2: bottom, class: "ar-axis" }));
+  svg.append(sv("text", { x: PL - 4, y: PT + 8, class: "ar-tick", "text-anchor": "end" }, fmt(hi - pad)));
+  svg.append(sv("text", { x: PL - 4, y: bottom, class: "ar-tick", "text-anchor": "end" }, fmt(lo + pad)));
+  svg.append(sv("text", { x: PL, y: PH - 2, class: "ar-tick" }, "node order →"));
+  if (sd !== null) {
+    svg.append(sv("rect", { x: PL, width: PW - PL - PR, y: y(base + sd), height: Math.max(1, y(base - sd) - y(base + sd)),
+                            class: "ar-band" }, undefined));
+  }
+  if (base !== null) {
+    svg.append(sv("line", { x1: PL, x2: PW - PR, y1: y(base), y2: y(base), class: "ar-baseline" }));
+  }
+  const better = (a, b) => (m.direction === "minimize" ? a < b : a > b);
+  let best = null;
+  let d = "";
+  recs.forEach((r, i) => {
+    if (!good(r)) return;
+    if (best === null) d = `M${x(i).toFixed(1)},${y(r.metric).toFixed(1)}`;
+    else if (better(r.metric, best)) d += `H${x(i).toFixed(1)}V${y(r.metric).toFixed(1)}`;
+    else return;
+    best = r.metric;
+  });
+  if (d) svg.append(sv("path", { d: `${d}H${x(recs.length - 1).toFixed(1)}`, class: "ar-bestline" }));
+  const dots = sv("g", { class: "ar-pts" });
+  recs.forEach((r, i) => {
+    const dot = good(r)
+      ? sv("circle", { cx: x(i).toFixed(1), cy: y(r.metric).toFixed(1), r: 3.5 })
+      : sv("rect", { x: (x(i) - 3).toFixed(1), y: bottom + 4, width: 6, height: 6 });
+    dot.setAttribute("class", `ar-pt ar-k-${r.kind}`);
+    dot.dataset.id = r.id;
+    dots.append(dot);
+  });
+  svg.append(dots);
+  svg.append(sv("text", { x: PW - PR, y: PT + 8, class: "ar-tick ar-plot-hover", "text-anchor": "end" }, ""));
+  return svg;
+}
 
 function fmtDur(s) {
   s = Math.round(s);
@@ -161,7 +255,8 @@ export function mountTreeView(el, store, actions = {}) {
   tree.setAttribute("role", "tree");
   tree.tabIndex = 0;
   body.append(tree, insp);
-  root.append(head, bar, body);
+  const plot = h("div", "ar-plot");
+  root.append(head, bar, plot, body);
   el.replaceChildren(root);
 
   const button = (act, text, title) => {
@@ -175,7 +270,7 @@ export function mountTreeView(el, store, actions = {}) {
     best: button("export-best", "Export best", "Write the best node as a script (runs in the kernel)"),
     sel: button("export-sel", "Export selected", "Write the selected node as a script (runs in the kernel)"),
     copy: button("copy", "Copy code", "Copy the selected node's code to the clipboard"),
-    insert: button("insert", "Insert cell", "Insert the selected node's code as a notebook cell"),
+    insert: button("insert", "Insert as cell", "Insert the selected node's code as a notebook cell below"),
     stop: button("stop", "Stop", "Stop the search: running nodes are cancelled, the journal is kept"),
   };
   const foldBox = h("input");
@@ -183,9 +278,14 @@ export function mountTreeView(el, store, actions = {}) {
   foldBox.checked = store.ui.fold;
   const foldLabel = h("label", "ar-fold");
   foldLabel.append(foldBox, " fold failed and reverted leaves");
+  const plotBox = h("input");
+  plotBox.type = "checkbox";
+  plotBox.checked = store.ui.plot;
+  const plotLabel = h("label", "ar-fold");
+  plotLabel.append(plotBox, " plot");
   const note = h("span", "ar-note");
   note.setAttribute("role", "status");
-  bar.append(foldLabel, note);
+  bar.append(foldLabel, plotLabel, note);
 
   const rows = new Map(); // row key -> {el, sig}
   let visible = []; // the rows in order, as {id, indent} or {group, ids, indent, open}
@@ -205,7 +305,7 @@ export function mountTreeView(el, store, actions = {}) {
     const chip = (text, cls = "") => parts.push(h("span", `ar-chip ${cls}`, text));
     chip(m.state || "waiting", `ar-state ar-state-${m.state || "waiting"}`);
     if (m.run_id) chip(`run ${m.run_id}`, "ar-muted");
-    if (typeof m.steps === "number") chip(`${m.done ?? 0} / ${m.steps} done`);
+    chip(nodeCount(m), "ar-count");
     if (m.running) chip(`${m.running} running`, "ar-k-running-text");
     const arrow = m.direction === "minimize" ? "↓" : "↑";
     if (m.best_id !== null && m.best_id !== undefined) {
@@ -254,6 +354,32 @@ export function mountTreeView(el, store, actions = {}) {
   // spine (each step after its parent's side attempts), side branches are indented under the
   // node they leave from, and every row names its parent. Failed and reverted leaves that are
   // not on the best path fold into one row under their parent.
+  // Rebuilt when records change, at most once a second while updates stream in (a 1,000-point
+  // rebuild costs ~15 ms; a node update alone ~20 ms), so a busy run's updates stay cheap.
+  let plotRev = -1;
+  let plotSig = "";
+  let plotAt = 0;
+  let plotTimer = 0;
+  function renderPlot() {
+    plot.hidden = !store.ui.plot;
+    if (!store.ui.plot) return;
+    const m = store.meta;
+    const sig = `${m.best_id}|${m.baseline_metric}|${m.noise_sd}|${m.direction}`;
+    const stale = store.rev !== plotRev || sig !== plotSig;
+    const wait = plotAt + 1000 - performance.now();
+    if (stale && plotRev >= 0 && wait > 0) {
+      if (!plotTimer) plotTimer = setTimeout(() => { plotTimer = 0; schedule(); }, wait);
+    } else if (stale) {
+      plotAt = performance.now();
+      plotRev = store.rev;
+      plotSig = sig;
+      plot.replaceChildren(store.nodes.size ? buildPlot(store) : h("div", "ar-empty", "The plot fills in as nodes run."));
+    }
+    plot.querySelector(".ar-pt-sel")?.classList.remove("ar-pt-sel");
+    const sel = store.ui.selected;
+    if (sel !== null) plot.querySelector(`.ar-pt[data-id="${sel}"]`)?.classList.add("ar-pt-sel");
+  }
+
   function computeVisible(path) {
     const out = [];
     const { collapsed, unfolded, fold, selected } = store.ui;
@@ -273,12 +399,12 @@ export function mountTreeView(el, store, actions = {}) {
           const rec = store.nodes.get(c);
           return FOLDABLE.has(rec.kind) && !store.kids.has(c) && !path.has(c) && c !== selected;
         });
-        if (folded.length < 2) folded = [];
       }
       const open = unfolded.has(item.id);
       const shown = folded.length && !open ? children.filter((c) => !folded.includes(c)) : children;
-      // The child on the best path (or an only child) continues at this indent, after the others.
-      const next = shown.find((c) => path.has(c)) ?? (shown.length === 1 ? shown[0] : undefined);
+      // The first child (the oldest) continues at this indent, after the others: a row keeps its
+      // indent as the tree grows, whichever branch the best node moves to (the path is marked).
+      const next = shown.includes(children[0]) ? children[0] : undefined;
       if (next !== undefined) stack.push({ id: next, indent: item.indent });
       for (let i = shown.length - 1; i >= 0; i--) {
         if (shown[i] !== next) stack.push({ id: shown[i], indent: item.indent + 1 });
@@ -334,7 +460,9 @@ export function mountTreeView(el, store, actions = {}) {
       counts[k] = (counts[k] || 0) + 1;
     });
     const what = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
-    const text = item.open ? `▴ fold these ${item.ids.length} leaves` : `⋯ ${item.ids.length} folded leaves (${what})`;
+    const n = item.ids.length;
+    const leaves = n === 1 ? "leaf" : "leaves";
+    const text = item.open ? `▴ fold ${n === 1 ? "this leaf" : `these ${n} leaves`}` : `⋯ ${n} folded ${leaves} (${what})`;
     const key = `g${item.group}`;
     const sig = `${text}|${item.indent}`;
     const cached = rows.get(key);
@@ -373,7 +501,9 @@ export function mountTreeView(el, store, actions = {}) {
   function renderInspector() {
     const id = store.ui.selected;
     const rec = id === null ? undefined : store.nodes.get(id);
-    const sig = rec ? `${id}|${rec.v}|${store.meta.best_id}|${store.meta.metric}` : "none";
+    const live = rec && rec.status === "running" ? store.live[id] : undefined;
+    const tick = rec && rec.status === "running" ? Math.floor(Date.now() / 1000) : 0;
+    const sig = rec ? `${id}|${rec.v}|${store.meta.best_id}|${store.meta.metric}|${live?.bytes}|${tick}` : "none";
     if (sig === inspSig) return;
     inspSig = sig;
     if (!rec) {
@@ -406,6 +536,7 @@ export function mountTreeView(el, store, actions = {}) {
       if (g.holdout !== null || g.holdout_reason) bits.push(`holdout ${fmt(g.holdout)}${g.holdout_reason ? ` (${g.holdout_reason})` : ""}`);
       out.push(h("div", "ar-muted ar-graded", bits.join(" · ")));
     }
+    if (rec.status === "running") out.push(runningBar(rec));
     if (rec.reason) out.push(h("div", "ar-reason", rec.reason));
     if (rec.note) out.push(h("div", "ar-muted", rec.note));
     const numbers = [
@@ -419,9 +550,36 @@ export function mountTreeView(el, store, actions = {}) {
     } else {
       out.push(h("div", "ar-h", `Diff from node ${rec.parent} (+${rec.added} −${rec.removed})`), diffBlock(rec.diff));
     }
-    if (rec.tail) out.push(h("div", "ar-h", "Output (end)"), h("pre", "ar-tail", rec.tail));
+    if (live) {
+      out.push(h("div", "ar-h", `Output (live, ${fmtBytes(live.bytes)} so far)`), h("pre", "ar-tail ar-live", live.tail));
+    } else if (rec.tail) out.push(h("div", "ar-h", "Output (end)"), h("pre", "ar-tail", rec.tail));
     if (rec.graded && rec.graded.eval_tail) out.push(h("div", "ar-h", "Evaluator output (end)"), h("pre", "ar-tail", rec.graded.eval_tail));
+    const old = insp.querySelector(".ar-live");
+    const stick = old && old.scrollTop + old.clientHeight >= old.scrollHeight - 4; // follow the end
     insp.replaceChildren(...out);
+    const pre = insp.querySelector(".ar-live");
+    if (pre && (stick || !old)) pre.scrollTop = pre.scrollHeight;
+  }
+
+  // "12 s / 60 s budget" and a bar, for a running node (times from the kernel's clock).
+  function runningBar(rec) {
+    const budget = store.meta.time_budget;
+    const start = rec.started_at;
+    const box = h("div", "ar-running");
+    if (typeof start !== "number") {
+      box.textContent = "waiting for a worker";
+      return box;
+    }
+    const elapsed = Math.max(0, Date.now() / 1000 + store.clockOffset - start);
+    box.append(h("span", "", `running: ${fmtDur(elapsed)}` + (budget ? ` / ${fmtDur(budget)} budget` : " elapsed")));
+    if (budget) {
+      const bar = h("span", "ar-meter");
+      const fill = h("span", "ar-meter-fill");
+      fill.style.width = `${Math.min(100, (100 * elapsed) / budget).toFixed(1)}%`;
+      bar.append(fill);
+      box.append(bar);
+    }
+    return box;
   }
 
   // The runner's measurements: sizes in MiB/GiB, times in seconds.
@@ -456,8 +614,15 @@ export function mountTreeView(el, store, actions = {}) {
   // ---- everything ----
   function render() {
     frame = 0;
+    const m = store.meta;
+    if (!store.ui.picked && m.best_id !== null && m.best_id !== undefined && store.nodes.has(m.best_id) &&
+        store.ui.selected !== m.best_id) {
+      store.ui.selected = m.best_id; // nothing chosen yet: show the best node
+      store.changed(); // listeners (the run view's commands) hear of the selection; renders again once
+    }
     renderHead();
     renderBar();
+    renderPlot();
     renderTree();
     renderInspector();
   }
@@ -467,6 +632,7 @@ export function mountTreeView(el, store, actions = {}) {
 
   function select(id) {
     store.ui.selected = id;
+    store.ui.picked = true;
     store.changed();
   }
 
@@ -513,6 +679,24 @@ export function mountTreeView(el, store, actions = {}) {
     select(Number(link.dataset.select));
   });
 
+  plotBox.addEventListener("change", () => {
+    store.ui.plot = plotBox.checked;
+    store.changed();
+  });
+
+  plot.addEventListener("mouseover", (ev) => {
+    const dot = ev.target.closest?.(".ar-pt");
+    const hover = plot.querySelector(".ar-plot-hover");
+    if (!dot || !hover) return;
+    const r = store.nodes.get(Number(dot.dataset.id));
+    if (r) hover.textContent = `node ${r.id} · ${label(r.kind)}${r.metric !== null && r.status === "ok" ? ` · ${fmt(r.metric)}` : ""}`;
+  });
+
+  plot.addEventListener("click", (ev) => {
+    const dot = ev.target.closest("[data-id]");
+    if (dot) select(Number(dot.dataset.id));
+  });
+
   foldBox.addEventListener("change", () => {
     store.ui.fold = foldBox.checked;
     store.changed();
@@ -548,7 +732,8 @@ export function mountTreeView(el, store, actions = {}) {
 
   function insertSelected() {
     const id = store.ui.selected;
-    const detail = { nodeId: id, code: store.code(id), runId: store.meta.run_id };
+    const metric = store.nodes.get(id)?.metric ?? null;
+    const detail = { nodeId: id, code: store.code(id), runId: store.meta.run_id, metricName: store.meta.metric ?? null, metric };
     const ev = new CustomEvent("autoresearch:insert-node", { detail, bubbles: true, composed: true, cancelable: true });
     el.dispatchEvent(ev);
     if (ev.defaultPrevented) setNote(`node ${id} inserted as a cell`);
@@ -583,11 +768,16 @@ export function mountTreeView(el, store, actions = {}) {
   });
 
   const unsubscribe = store.subscribe(schedule);
-  const ticker = setInterval(() => store.meta.state === "running" && renderHead(), 1000);
+  const ticker = setInterval(() => {
+    if (store.meta.state !== "running") return;
+    renderHead();
+    renderInspector(); // a running node's elapsed time
+  }, 1000);
   render();
   return () => {
     unsubscribe();
     clearInterval(ticker);
+    clearTimeout(plotTimer);
     cancelAnimationFrame(frame);
     el.replaceChildren();
   };
