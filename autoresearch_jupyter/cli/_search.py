@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..report import export
 from ..report.bestfile import BestScriptWriter
+from ..report.lessons import LessonsWriter, saved_line
 from ..engine.search import Search
 from ._common import print_json
 from ..report.progress import ProgressPrinter, next_steps
@@ -20,6 +21,7 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     )
     search.subscribe(progress)
     search.subscribe(BestScriptWriter())
+    search.subscribe(LessonsWriter())
     outcome = search.run()
     report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
     if as_json:
@@ -28,6 +30,7 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
         print()
         print(export.render_report_text(report))
         print(f"\nbest script: {outcome.run_dir / 'best.py'}")
+        _print_saved(outcome.run_dir)
         where = str(runs_dir) if str(runs_dir) != ".autoresearch" else None
         has_best = outcome.tree.best(outcome.protocol) is not None
         print("\n" + next_steps(search.name or outcome.run_id, has_best=has_best, runs_dir=where))
@@ -40,3 +43,14 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
         print(f"stopped; continue with: autoresearch resume {outcome.run_id}{where}", file=sys.stderr)
         return 130
     return 0
+
+
+def _print_saved(run_dir: Path) -> None:
+    import json
+
+    try:
+        line = saved_line(json.loads((run_dir / "lessons.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return
+    if line:
+        print(line)

@@ -85,6 +85,8 @@ def run_arguments(*, config: bool = False) -> list[tuple[str, list[Argument]]]:
             kwargs["choices"] = opt.spec.choices
         elif opt.spec.text:
             kwargs["metavar"] = opt.spec.metavar
+            if opt.spec.repeat:
+                kwargs["action"] = "append"
         elif opt.kind is int:
             kwargs["type"] = integer
         elif opt.kind is float:

@@ -63,7 +63,7 @@ class Spec:
     """
 
     __slots__ = ("help", "option", "flags", "section", "choices", "minimum", "maximum", "positive", "unit",
-                 "text", "metavar", "internal")
+                 "text", "metavar", "internal", "repeat")
 
     def __init__(
         self, help: str, *,
@@ -78,10 +78,11 @@ class Spec:
         text: str = "",  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
         metavar: str | None = None,
         internal: bool = False,  # stored in run.json, set by a face: not an option
+        repeat: bool = False,  # a "list" option that may be given more than once
     ) -> None:
         self.help, self.option, self.flags, self.section, self.choices = help, option, flags, section, choices
         self.minimum, self.maximum, self.positive, self.unit = minimum, maximum, positive, unit
-        self.text, self.metavar, self.internal = text, metavar, internal
+        self.text, self.metavar, self.internal, self.repeat = text, metavar, internal, repeat
 
     def __repr__(self) -> str:
         return f"Spec({self.help!r})"
@@ -201,7 +202,8 @@ def _convert(option: Option, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise bad()
-        return tuple(str(item).strip() for item in items if str(item).strip())
+        parts = [p for item in items for p in str(item).split(",")]  # repeated options: "a,b" "c"
+        return tuple(p.strip() for p in parts if p.strip())
     if kind is bool:
         if not isinstance(value, bool):
             raise bad()
@@ -470,6 +472,9 @@ class RunSettings(_Group):
     policy: PolicySettings = group(PolicySettings)
     cwd: str | None = setting(None, "run nodes in this folder (default: each in its own node folder)",
                               metavar="DIR")
+    learn_from: tuple[str, ...] = setting(
+        (), "use the lessons of earlier runs: a run id, name, 'latest', or 'auto' (the newest earlier run "
+        "of this script or cell); repeatable", text="list", metavar="RUN", repeat=True)
     source_dir: str | None = setting(None, "the baseline's folder: on nodes' PYTHONPATH", internal=True)
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ from ..core.diffs import unified_diff
 from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
 from ..executors import Executor, Job, JobResult, get_executor
 from .guard import Guard, code_hash
+from .learn import Learned, load_for, start_proposal
 from ..store.journal import Journal
 from ..core.metrics import failure_reason, read_metric
 from ..core.node import Node, NodeSnapshot, Operator, Status
@@ -111,6 +112,7 @@ class Search:
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
+        self.learned = Learned()  # lessons of earlier runs (--learn-from), loaded by prepare()
 
     # ---- construction ------------------------------------------------------------------
 
@@ -220,6 +222,7 @@ class Search:
                 settings=self.settings.to_dict(),
                 source=self._source,
             )
+            self.learned = load_for(self)
         return self.run_dir
 
     def run(self) -> Outcome:
@@ -275,6 +278,10 @@ class Search:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
         self._check_baseline(self._tree.root)
+        start = start_proposal(self.learned, root.code) if len(self._tree) == 1 else None
+        if start is not None:  # a first node from the earlier best values
+            if (node := self._node_from(Decision(0, Operator.IMPROVE), root, start)).status is Status.PENDING:
+                self._submit(node)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
         for unfinished in list(self._tree):
             if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
@@ -374,12 +381,16 @@ class Search:
             parent = self._tree[decision.parent]
             context = Context(
                 protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
-                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
+                progress=self._progress(), goal=self.settings.goal,
+                is_known=lambda code, p=parent.code: self._guard.is_known(code) or self.learned.skip(p, code),
             )
+            skipped = len(self.learned.skipped)
             proposal = self._proposer.propose(context=context)
             if proposal is None:
                 self._exhausted.add((decision.parent, decision.operator))
                 continue
+            if len(self.learned.skipped) > skipped:  # earlier failures steered this proposal
+                proposal.meta.setdefault("learned_from", self.learned.run_ids)
             return self._node_from(decision, parent, proposal)
 
     def _node_from(self, decision: Decision, parent: Node, proposal: Any) -> Node:
@@ -393,7 +404,8 @@ class Search:
             diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
             created_at=time.time(), usage=proposal.usage, meta=meta,
         )
-        reason = proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
+        reason = (proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
+                  or self.learned.known_failure(parent.code, proposal.code))
         if reason:
             node.status, node.reason, node.finished_at = Status.REJECTED, reason, time.time()
         self._add(node)
@@ -572,6 +584,7 @@ class Search:
         self.callbacks.on_run_finished(
             state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
             run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,
+            learned=self.learned.summary() if self.learned else None,
         )
 
 

@@ -188,9 +188,11 @@ class AutoResearch(Magics, SettingsTraits):
     def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
         """Show the run, start its thread, and (unless ``background``) wait for its end."""
         from ..report.bestfile import BestScriptWriter
+        from ..report.lessons import LessonsWriter
         from .run import NotebookRun
 
         search.subscribe(BestScriptWriter())
+        search.subscribe(LessonsWriter())
         run = NotebookRun.live(search)
         self._show_live(run, search, loaded=loaded)
         self.runs[run.id] = run
