@@ -20,6 +20,7 @@ import dataclasses
 import io
 import math
 import tokenize
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 from .node import Node, Status
@@ -172,7 +173,7 @@ def protocol_differences(held: dict[str, Any], protocol: Protocol) -> list[str]:
 
 def _noise(tree: Tree) -> dict[str, Any] | None:
     root = tree.root
-    meta = root.meta if root is not None and isinstance(root.meta, dict) else {}
+    meta = root.meta if root is not None and isinstance(root.meta, Mapping) else {}
     for key in ("noise", "noise_floor"):
         if isinstance(meta.get(key), dict):
             return dict(meta[key])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ..core import lessons as L
@@ -38,7 +39,7 @@ def build(tree: Tree, protocol: Protocol, run_dir: RunDir, *, learned: dict[str,
     data = L.derive(tree, protocol, run_id=run_dir.id, name=run_dir.name, source=run_dir.source,
                     code_hash=_hash, complete=complete)
     if learned:
-        informed = [n.id for n in tree if isinstance(n.meta, dict) and n.meta.get("learned_from")]
+        informed = [n.id for n in tree if isinstance(n.meta, Mapping) and n.meta.get("learned_from")]
         data["learned"] = {**learned, "reached_target_at": reached_at(tree, protocol, learned.get("target")),
                            "informed_nodes": informed}
     return data

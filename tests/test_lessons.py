@@ -1,0 +1,117 @@
+"""Lessons across runs: run 1 writes lessons.json, run 2 (--learn-from) repeats none of its
+failures and reaches its best sooner. Real CLI processes, real runs on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from autoresearch_jupyter.core import lessons as L
+from autoresearch_jupyter.store.runs import RunDir, list_runs
+
+SCRIPT = """\
+# autoresearch: freeze
+NOISE = 0
+# autoresearch: end
+lr = 0.1
+width = 2.0
+if lr > 0.3:
+    raise ValueError("diverged: lr too large")
+score = -abs(width - 40.0) - abs(lr - 0.2)
+print(f"score: {score}")
+"""
+STEPS = "16"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "autoresearch_jupyter", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def search(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    proc = cli("run", "train.py", "--metric", "score", "--maximize", "--steps", STEPS, *extra, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def newest(cwd: Path) -> tuple[RunDir, dict]:
+    run = RunDir.open(list_runs(cwd / ".autoresearch")[-1].path)
+    return run, json.loads((run.path / L.LESSONS_FILE).read_text())
+
+
+def failed_values(run: RunDir) -> set[tuple[str, str]]:
+    tree = run.load().tree
+    out = set()
+    for node in tree:
+        if node.status.value in ("buggy", "timeout"):
+            base = tree.root
+            out |= {(c.key, c.new) for c in L.literal_changes(base.code, node.code) or []}
+    return out
+
+
+def first_reaching(run: RunDir, target: float) -> int:
+    return min(n.id for n in run.load().tree if n.id and n.metric is not None and n.metric >= target)
+
+
+def test_second_run_repeats_no_failure_and_reaches_the_best_in_half_the_nodes(tmp_path):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    search(tmp_path)
+    run1, lessons1 = newest(tmp_path)
+    assert lessons1["lessons_version"] == L.LESSONS_VERSION
+    assert lessons1["failed"] and all("diverged" in f["reason"] for f in lessons1["failed"])
+    lr_key = next(k for k, d in lessons1["domains"].items() if d["name"] == "lr")
+    assert lessons1["domains"][lr_key]["fails_at_or_above"] <= 1.0
+    assert {v["name"] for v in lessons1["best"]["values"]} >= {"width"}  # far from the baseline's 2.0
+    target = lessons1["best"]["metric"]
+    reached1 = first_reaching(run1, target)
+
+    proc = search(tmp_path, "--learn-from", run1.name)
+    assert f"learning from run {run1.name}" in proc.stderr
+    run2, lessons2 = newest(tmp_path)
+    tree2 = run2.load().tree
+    assert not [n for n in tree2 if n.status.value in ("buggy", "timeout")], "a failure of run 1 was repeated"
+    domain = lessons1["domains"][lr_key]["fails_at_or_above"]
+    for node in tree2:  # no lr at or beyond the value that failed, whatever the change
+        for c in L.literal_changes(tree2.root.code, node.code) or []:
+            if c.key == lr_key:
+                assert float(c.new) < domain
+    reached2 = first_reaching(run2, target)
+    assert reached2 * 2 <= reached1, (reached1, reached2)
+    assert lessons2["learned"]["reached_target_at"] == reached2
+    assert lessons2["learned"]["from"] == [run1.id]
+    assert reached2 in lessons2["learned"]["informed_nodes"]
+    assert "reached the earlier best at node" in proc.stdout
+
+
+def test_frozen_code_changed_uses_failures_and_domains_only(tmp_path):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    search(tmp_path)
+    run1, lessons1 = newest(tmp_path)
+    (tmp_path / "train.py").write_text(SCRIPT.replace("NOISE = 0", "NOISE = 1"))
+    proc = search(tmp_path, "--learn-from", "auto")
+    assert "protocol differs: frozen code changed" in proc.stderr
+    assert "not its metric values, best values or model priors" in proc.stderr
+    run2, lessons2 = newest(tmp_path)
+    tree2 = run2.load().tree
+    assert "apply the best values" not in tree2[1].plan  # metric-dependent lessons unused
+    assert not failed_values(run2) & failed_values(run1)
+    assert lessons2["learned"]["target"] is None and lessons2["learned"]["matching"] == []
+
+
+def test_bad_references_say_what_was_used(tmp_path):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    search(tmp_path)
+    run1, _ = newest(tmp_path)
+    (run1.path / L.LESSONS_FILE).write_text(json.dumps({"lessons_version": 99}))
+    proc = cli("run", "train.py", "--metric", "score", "--maximize", "--steps", "2",
+               "--learn-from", "nosuchrun", "--learn-from", run1.name, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if "learn" in x]
+    assert any("--learn-from nosuchrun: nothing used" in x for x in lines), proc.stderr
+    assert any(f"learning from run {run1.name} (derived from its journal: its lessons.json is version 99" in x
+               for x in lines), proc.stderr
