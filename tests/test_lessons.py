@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from openai_server import server  # noqa: F401 - the fixture
+
 from autoresearch_jupyter.core import lessons as L
 from autoresearch_jupyter.store.runs import RunDir, list_runs
 
@@ -115,3 +117,39 @@ def test_bad_references_say_what_was_used(tmp_path):
     assert any("--learn-from nosuchrun: nothing used" in x for x in lines), proc.stderr
     assert any(f"learning from run {run1.name} (derived from its journal: its lessons.json is version 99" in x
                for x in lines), proc.stderr
+
+
+def test_llm_prompt_carries_the_lessons_within_its_token_cap(tmp_path, server, monkeypatch):
+    from openai_server import Reply, clear_openai_env, edit
+
+    from autoresearch_jupyter.core.protocol import Protocol
+    from autoresearch_jupyter.engine.search import Search
+    from autoresearch_jupyter.proposers._memory import estimate_tokens
+    from autoresearch_jupyter.proposers._prompts import KNOWN_HEADER, KNOWN_SHARE, messages_tokens
+    from autoresearch_jupyter.report.lessons import LessonsWriter
+
+    clear_openai_env(monkeypatch, "sk-test-lessons-1234")
+    (tmp_path / "train.py").write_text(SCRIPT)
+    search(tmp_path)
+    run1, lessons1 = newest(tmp_path)
+    server.default = lambda body: Reply(edit("width = 2.0", "width = 3.0", "widen"), prompt_tokens=400,
+                                        completion_tokens=20)
+    cap = 900
+    protocol = Protocol.for_script(SCRIPT, metric="score", maximize=True, time_budget=30)
+    run2 = Search(code=SCRIPT, protocol=protocol, runs_dir=tmp_path / ".autoresearch", settings={
+        "steps": 2, "learn_from": [run1.id],
+        "proposer": {"name": "llm", "model": "any", "base_url": server.url, "llm_retries": 1,
+                     "max_prompt_tokens": cap},
+        "executor": {"name": "local", "workers": 1, "warm": "off"}})
+    run2.subscribe(LessonsWriter())
+    outcome = run2.run()
+    assert outcome.state == "finished", outcome.reason
+    prompt = server.requests[0]["messages"]
+    user = prompt[1]["content"]
+    assert KNOWN_HEADER.strip() in user
+    assert "Failed in" in user and "diverged" in user  # run 1's failures, with their reason
+    assert "Best values in" in user  # the protocol matches: metric-dependent lessons too
+    assert messages_tokens(prompt) <= cap
+    known = KNOWN_HEADER + user.split(KNOWN_HEADER)[1].split("\n\n# ")[0]
+    assert estimate_tokens(known) <= cap * KNOWN_SHARE  # the section keeps to its share of the cap
+    assert outcome.tree[1].plan.startswith("apply the best values of run")

@@ -251,9 +251,15 @@ def load_for(search: Any) -> Learned:
     for line in learned.messages:
         print(f"autoresearch: {line}", file=sys.stderr)
     proposer = getattr(search, "proposer", None)
-    if proposer is not None and learned.matching:
-        proposer.learn(lessons=[s.lessons for s in learned.matching])
+    if proposer is not None and learned.sources:
+        proposer.learn(lessons=[s.lessons if s.matches else holding(s.lessons) for s in learned.sources])
     return learned
+
+
+def holding(lessons: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``lessons`` that holds under another protocol: failures and domains only."""
+    keep = ("lessons_version", "run_id", "run_name", "source", "protocol", "failed", "domains")
+    return {**{k: lessons[k] for k in keep if k in lessons}, "protocol_matches": False}
 
 
 def earlier_run(runs_dir: str | Path, source: str | None, exclude: str | None = None) -> Any:
