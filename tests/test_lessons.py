@@ -153,3 +153,40 @@ def test_llm_prompt_carries_the_lessons_within_its_token_cap(tmp_path, server, m
     known = KNOWN_HEADER + user.split(KNOWN_HEADER)[1].split("\n\n# ")[0]
     assert estimate_tokens(known) <= cap * KNOWN_SHARE  # the section keeps to its share of the cap
     assert outcome.tree[1].plan.startswith("apply the best values of run")
+
+
+def test_notebook_rerun_offers_the_lessons_and_learns_from_latest(tmp_path, monkeypatch, capsys):
+    from test_magics import EXT, get_ipython
+
+    shell = get_ipython()
+    monkeypatch.chdir(tmp_path)
+    manager = shell.extension_manager
+    if EXT in manager.loaded:
+        manager.unload_extension(EXT)
+    shell.config.pop("AutoResearch", None)
+    manager.load_extension(EXT)
+    magics = shell.magics_manager.registry["AutoResearch"]
+    magics.runs_dir, magics.view = str(tmp_path / "runs"), "text"
+    try:
+        line = "--metric score --maximize --steps 12"
+        shell.run_cell_magic("autoresearch", line, SCRIPT)
+        capsys.readouterr()
+        shell.run_cell_magic("autoresearch", line.replace("12", "1"), SCRIPT)
+        err = capsys.readouterr().err
+        assert "an earlier run of this script is in the runs folder" in err
+        assert "--learn-from auto" in err
+        runs = list_runs(tmp_path / "runs")
+        shell.run_cell_magic("autoresearch", line + f" --learn-from {runs[0].id}", SCRIPT)
+        err = capsys.readouterr().err
+        assert "learning from run" in err
+        run3 = RunDir.open(list_runs(tmp_path / "runs")[-1].path)
+        tree = run3.load().tree
+        assert tree[1].meta["learned_from"] == [runs[0].id]
+        from autoresearch_jupyter.report.views import node_record
+
+        assert node_record(tree[1], {n.id: n for n in tree})["learned_from"] == [runs[0].id]  # the widget's records say it
+        assert not [n for n in tree if n.status.value in ("buggy", "timeout")]
+    finally:
+        for run in list(magics.runs.values()):
+            run.stop()
+        manager.unload_extension(EXT)

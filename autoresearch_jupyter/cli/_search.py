@@ -8,6 +8,7 @@ from pathlib import Path
 from ..report import export
 from ..report.bestfile import BestScriptWriter
 from ..report.lessons import LessonsWriter, saved_line
+from ..engine.learn import offer_line
 from ..engine.search import Search
 from ._common import print_json
 from ..report.progress import ProgressPrinter, next_steps
@@ -22,6 +23,9 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     search.subscribe(progress)
     search.subscribe(BestScriptWriter())
     search.subscribe(LessonsWriter())
+    search.prepare()
+    if offer := offer_line(search):
+        print(offer, file=sys.stderr)
     outcome = search.run()
     report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
     if as_json:

@@ -64,20 +64,20 @@ class Learned:
 
     @classmethod
     def load(cls, refs: Sequence[str], *, runs_dir: str | Path, protocol: Protocol, source: str | None,
-             exclude: str | None = None, code_hash: Any = None) -> "Learned":
+             exclude: str | None = None, code_hash: Any = None, code: str | None = None) -> "Learned":
         from ..store.runs import resolve_run
 
         sources: list[Source] = []
         messages: list[str] = []
         for ref in dict.fromkeys(r.strip() for r in refs if r and r.strip()):
             try:
-                run_dir = _auto(runs_dir, source, exclude) if ref.lower() == AUTO else resolve_run(runs_dir, ref)
+                run_dir = (_auto(runs_dir, source, exclude, code) if ref.lower() == AUTO
+                           else resolve_run(runs_dir, ref))
             except AutoResearchError as err:
                 messages.append(f"--learn-from {ref}: nothing used ({str(err).splitlines()[0]})")
                 continue
             if run_dir is None:
-                if ref.lower() != AUTO or refs != (AUTO,):
-                    messages.append(f"--learn-from {ref}: nothing used (no earlier run of this script in {runs_dir})")
+                messages.append(f"--learn-from {ref}: nothing used (no earlier run of this script in {runs_dir})")
                 continue
             if run_dir.id == exclude:
                 continue
@@ -181,17 +181,32 @@ def _failure_of(src: Source, change: L.Change) -> str | None:
     return None
 
 
-def _auto(runs_dir: str | Path, source: str | None, exclude: str | None) -> Any:
-    """The newest earlier run of the same script or cell (by its recorded source), or None."""
+def _auto(runs_dir: str | Path, source: str | None, exclude: str | None, code: str | None = None) -> Any:
+    """The newest earlier run of the same script or cell, or None: the same recorded source (a
+    notebook's cells share one) and, when ``code`` is given, a baseline sharing at least half of
+    its literal sites with it (so another cell of the same notebook does not count)."""
     from ..store.runs import RunDir, _created, _scan
 
     if not source:
         return None
     candidates = [(p, i) for p, i in _scan(Path(runs_dir)) if i and i.get("source") == source and p.name != exclude]
-    if not candidates:
-        return None
-    path, _ = max(candidates, key=lambda pair: _created(*pair))
-    return RunDir.open(path)
+    mine = {lit.key for lit in L.literals(code) or []} if code is not None else None
+    for path, _ in sorted(candidates, key=lambda pair: _created(*pair), reverse=True):
+        run = RunDir.open(path)
+        if mine is None or _similar(mine, code or "", run):
+            return run
+    return None
+
+
+def _similar(mine: set[str], code: str, run: Any) -> bool:
+    try:
+        theirs = run.script_path(0).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    if theirs == code:
+        return True
+    keys = {lit.key for lit in L.literals(theirs) or []}
+    return bool(mine | keys) and len(mine & keys) * 2 >= max(len(mine), len(keys), 1)
 
 
 def _read(run_dir: Any, code_hash: Any) -> tuple[dict[str, Any] | None, str]:
@@ -247,7 +262,8 @@ def load_for(search: Any) -> Learned:
     if not refs or search.run_dir is None:
         return Learned()
     learned = Learned.load(refs, runs_dir=search.run_dir.path.parent, protocol=search.protocol,
-                           source=search.run_dir.source, exclude=search.run_dir.id, code_hash=code_hash)
+                           source=search.run_dir.source, exclude=search.run_dir.id, code_hash=code_hash,
+                           code=search.code)
     for line in learned.messages:
         print(f"autoresearch: {line}", file=sys.stderr)
     proposer = getattr(search, "proposer", None)
@@ -262,9 +278,21 @@ def holding(lessons: dict[str, Any]) -> dict[str, Any]:
     return {**{k: lessons[k] for k in keep if k in lessons}, "protocol_matches": False}
 
 
-def earlier_run(runs_dir: str | Path, source: str | None, exclude: str | None = None) -> Any:
-    """The newest earlier run of ``source`` (for the faces' one-line offer), or None."""
+def earlier_run(runs_dir: str | Path, source: str | None, exclude: str | None = None,
+                code: str | None = None) -> Any:
+    """The newest earlier run of this script or cell (for the faces' one-line offer), or None."""
     try:
-        return _auto(runs_dir, source, exclude)
+        return _auto(runs_dir, source, exclude, code)
     except (OSError, AutoResearchError):
         return None
+
+
+def offer_line(search: Any, *, flag: str = "--learn-from auto") -> str | None:
+    """One line offering an earlier run's lessons when a run does not learn from any (faces print it)."""
+    if search.settings.learn_from or search.run_dir is None or search.tree.root is not None:
+        return None  # learning already, or a resumed run
+    run = earlier_run(search.run_dir.path.parent, search.run_dir.source, search.run_dir.id, search.code)
+    if run is None:
+        return None
+    return (f"autoresearch: an earlier run of this script is in the runs folder ({run.name or run.id}); "
+            f"{flag} starts from its lessons")

@@ -179,6 +179,10 @@ class AutoResearch(Magics, SettingsTraits):
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
                         source=str(source))
         run_dir = search.prepare()
+        from ..engine.learn import offer_line
+
+        if offer := offer_line(search, flag="%%autoresearch --learn-from auto (or %config AutoResearch.learn_from = 'auto')"):
+            print(offer, file=sys.stderr)
         if blobs:
             write_use_file(run_dir.path, blobs)
         return search
