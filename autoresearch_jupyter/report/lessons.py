@@ -95,3 +95,43 @@ def saved_line(data: dict[str, Any]) -> str | None:
              else "no earlier best to reach (protocol differs)")
     return (f"lessons from {', '.join(learned['from'])}: {learned.get('skipped', 0)} proposal(s) skipped as "
             f"known failures; {reach}")
+
+
+def read_or_write(run_dir: RunDir, *, state: str) -> dict[str, Any] | None:
+    """The run's lessons: its ``lessons.json``, else derived from its journal and written (a run
+    interrupted before its end, or recorded before lessons existed). None while it is running or
+    when the file cannot be written; a lessons file of another version is derived anew."""
+    path = run_dir.path / L.LESSONS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("lessons_version") == L.LESSONS_VERSION:
+            return data
+    except (OSError, ValueError):
+        pass
+    if state == "running":
+        return None
+    try:
+        return write_lessons(run_dir)
+    except OSError as err:
+        logger.warning("could not write %s: %s", path, err)
+        return None
+
+
+def render_lessons_text(data: dict[str, Any]) -> str:
+    """A short text section: what the lessons file holds, and what earlier lessons saved."""
+    lines = ["## Lessons for the next run (lessons.json)"]
+    failed, domains = data.get("failed", []), data.get("domains", {})
+    lines.append(f"- {len(data.get('helped', []))} change(s) helped, {len(failed)} failed, "
+                 f"{len(domains)} value domain(s) learned")
+    for dom in list(domains.values())[:5]:
+        if dom.get("fails_at_or_above") is not None:
+            lines.append(f"- {dom.get('name')}: fails from {dom['fails_at_or_above']:g} up")
+        if dom.get("fails_at_or_below") is not None:
+            lines.append(f"- {dom.get('name')}: fails up to {dom['fails_at_or_below']:g}")
+    values = (data.get("best") or {}).get("values") or []
+    if values:
+        lines.append("- best values: " + ", ".join(f"{v.get('name')} = {v.get('new')}" for v in values[:8]))
+    if line := saved_line(data):
+        lines.append(f"- {line}")
+    lines.append("- a new run uses them with --learn-from " + str(data.get("run_name") or data.get("run_id")))
+    return "\n".join(lines)
