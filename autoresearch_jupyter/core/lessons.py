@@ -23,7 +23,7 @@ import tokenize
 from collections.abc import Mapping
 from typing import Any, Iterable
 
-from .node import Node, Status
+from .node import Operator, Status
 from .protocol import Protocol
 from .tree import Tree
 
@@ -70,7 +70,7 @@ def literal_value(text: str) -> Any:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
-    return value if isinstance(value, (bool, int, float)) else None
+    return value if isinstance(value, (bool, int, float, str)) else None
 
 
 def _tokens(code: str) -> list[tokenize.TokenInfo] | None:
@@ -83,7 +83,8 @@ def _tokens(code: str) -> list[tokenize.TokenInfo] | None:
 
 
 def _is_literal(tok: tokenize.TokenInfo) -> bool:
-    return tok.type == tokenize.NUMBER or (tok.type == tokenize.NAME and tok.string in ("True", "False"))
+    return tok.type in (tokenize.NUMBER, tokenize.STRING) or (
+        tok.type == tokenize.NAME and tok.string in ("True", "False"))
 
 
 def literals(code: str) -> list[Literal] | None:
@@ -154,7 +155,7 @@ def protocol_facts(protocol: Protocol) -> dict[str, Any]:
     for name in ("data_fingerprint", "data_hash", "eval_fingerprint"):
         data = getattr(protocol, name, None) or data
     return {"metric": protocol.metric, "direction": protocol.direction,
-            "frozen_hash": protocol.frozen_hash, "data": data}
+            "frozen_hash": protocol.frozen_hash, "data": data, "time_budget": protocol.time_budget}
 
 
 def protocol_differences(held: dict[str, Any], protocol: Protocol) -> list[str]:
@@ -163,6 +164,8 @@ def protocol_differences(held: dict[str, Any], protocol: Protocol) -> list[str]:
     out = []
     words = {"metric": "metric", "direction": "direction", "frozen_hash": "frozen code", "data": "evaluation data"}
     for key, word in words.items():
+        if key in ("data",) and key not in held:
+            continue
         if held.get(key) != now[key]:
             if key in ("metric", "direction"):
                 out.append(f"{word} {held.get(key)} -> {now[key]}")
@@ -171,7 +174,34 @@ def protocol_differences(held: dict[str, Any], protocol: Protocol) -> list[str]:
     return out
 
 
+def _trust() -> Any:
+    """The noise floor and ablation module where this version has one (None otherwise)."""
+    try:
+        from . import noise  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return noise
+
+
+def _ablation(tree: Tree, protocol: Protocol) -> list[dict[str, Any]]:
+    """The ablation's "change -> effect" rows of the best node, when the run has them."""
+    trust, best = _trust(), tree.best(protocol)
+    if trust is None or best is None or not hasattr(trust, "ablation_rows"):
+        return []
+    try:
+        rows = trust.ablation_rows(tree, protocol, best)
+    except Exception:  # lessons must not fail on a record an older version wrote  # noqa: BLE001
+        return []
+    return [dict(r) for r in rows if isinstance(r, Mapping)][:50]
+
+
 def _noise(tree: Tree) -> dict[str, Any] | None:
+    trust = _trust()
+    if trust is not None and hasattr(trust, "sigma"):
+        try:
+            return {"sigma": float(trust.sigma(tree))}
+        except Exception:  # noqa: BLE001
+            pass
     root = tree.root
     meta = root.meta if root is not None and isinstance(root.meta, Mapping) else {}
     for key in ("noise", "noise_floor"):
@@ -199,9 +229,10 @@ def derive(tree: Tree, protocol: Protocol, *, run_id: str, name: str | None = No
     bounds: dict[str, dict[str, Any]] = {}
     ok_values: dict[str, list[float]] = {}
     observations: list[dict[str, Any]] = []
+    ablate = getattr(Operator, "ABLATE", None)
     for node in tree:
-        if node.parent is None:
-            continue
+        if node.parent is None or (ablate is not None and node.operator is ablate):
+            continue  # ablation runs remove changes: their effect is read from the ablation rows
         parent = tree[node.parent]
         while not parent.is_good and parent.parent is not None:  # a failure is measured from what worked
             parent = tree[parent.parent]
@@ -228,6 +259,8 @@ def derive(tree: Tree, protocol: Protocol, *, run_id: str, name: str | None = No
                 old, new = _num(c.old), _num(c.new)
                 if old is not None and new is not None and new != old:
                     side = "fails_at_or_above" if new > old else "fails_at_or_below"
+                    if node.status is Status.TIMEOUT:  # holds only while the time budget does
+                        side = side.replace("fails", "times_out")
                     dom = bounds.setdefault(c.key, {"name": c.name})
                     prev = dom.get(side)
                     dom[side] = new if prev is None else (min(prev, new) if new > old else max(prev, new))
@@ -237,13 +270,15 @@ def derive(tree: Tree, protocol: Protocol, *, run_id: str, name: str | None = No
     domains: dict[str, dict[str, Any]] = {}
     for key, dom in bounds.items():
         seen = ok_values.get(key, [])
-        hi, lo = dom.get("fails_at_or_above"), dom.get("fails_at_or_below")
-        if hi is not None and any(v >= hi for v in seen):
-            hi = None  # a working value beyond it: the failure was no bound
-        if lo is not None and any(v <= lo for v in seen):
-            lo = None
-        if hi is not None or lo is not None:
-            domains[key] = {"name": dom["name"], "fails_at_or_above": hi, "fails_at_or_below": lo}
+        kept = {"name": dom["name"]}
+        for side, value in dom.items():
+            if side == "name":
+                continue
+            above = side.endswith("above")
+            if not any((v >= value) if above else (v <= value) for v in seen):  # else it was no bound
+                kept[side] = value
+        if len(kept) > 1:
+            domains[key] = {"fails_at_or_above": None, "fails_at_or_below": None, **kept}
     best_values = literal_changes(root.code, best.code) if root is not None and best is not None else None
     return {
         "lessons_version": LESSONS_VERSION,
@@ -254,7 +289,7 @@ def derive(tree: Tree, protocol: Protocol, *, run_id: str, name: str | None = No
                  "values": [c.to_dict() for c in best_values or []],
                  "code_hash": code_hash(best.code) if best and code_hash else None},
         "nodes": len(tree) - 1 if root else 0,
-        "helped": helped, "failed": failed, "domains": domains,
+        "helped": helped, "ablation": _ablation(tree, protocol), "failed": failed, "domains": domains,
         "noise": _noise(tree), "observations": observations,
         "ok_nodes": len(ok),
     }

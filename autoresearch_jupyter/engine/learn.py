@@ -35,6 +35,7 @@ class Source:
     lessons: dict[str, Any]
     matches: bool
     differences: list[str]
+    timeouts_apply: bool = True  # False when this run's time budget is larger
 
 
 class Learned:
@@ -87,7 +88,9 @@ class Learned:
                 messages.append(f"--learn-from {ref}: nothing used from run {label} ({how})")
                 continue
             diffs = L.protocol_differences(lessons.get("protocol") or {}, protocol)
-            sources.append(Source(run_dir.id, label, lessons, not diffs, diffs))
+            budget = (lessons.get("protocol") or {}).get("time_budget")
+            slow = not isinstance(budget, (int, float)) or protocol.time_budget <= budget
+            sources.append(Source(run_dir.id, label, lessons, not diffs, diffs, slow))
             counts = (f"{len(lessons.get('failed', []))} failure(s), {len(lessons.get('domains', {}))} domain(s)")
             if diffs:
                 messages.append(f"learning from run {label} ({how}): used {counts}; not its metric values, "
@@ -111,7 +114,7 @@ class Learned:
                 hit = self._failed_hashes.get(self._code_hash(code))
             except SyntaxError:
                 hit = None
-            if hit is not None:
+            if hit is not None and (hit[0].timeouts_apply or hit[1].get("status") != "timeout"):
                 return f"failed in run {hit[0].label} (node {hit[1].get('node')}): {_short(hit[1].get('reason'))}"
         changes = L.literal_changes(parent_code, code)
         if not changes:
@@ -166,6 +169,8 @@ def _short(text: Any, limit: int = 120) -> str:
 
 def _failure_of(src: Source, change: L.Change) -> str | None:
     for failed in src.lessons.get("failed", []):
+        if failed.get("status") == "timeout" and not src.timeouts_apply:
+            continue
         for c in failed.get("changes") or []:
             if c.get("key") == change.key and c.get("new") == change.new and len(failed["changes"]) == 1:
                 return (f"{change.name} = {change.new} failed in run {src.label} (node {failed.get('node')}): "
@@ -173,11 +178,13 @@ def _failure_of(src: Source, change: L.Change) -> str | None:
     dom = (src.lessons.get("domains") or {}).get(change.key)
     value = L.literal_value(change.new)
     if dom and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        hi, lo = dom.get("fails_at_or_above"), dom.get("fails_at_or_below")
-        if isinstance(hi, (int, float)) and value >= hi:
-            return f"{change.name} = {change.new}: values from {hi:g} up failed in run {src.label}"
-        if isinstance(lo, (int, float)) and value <= lo:
-            return f"{change.name} = {change.new}: values up to {lo:g} failed in run {src.label}"
+        for kind in ("fails", "times_out") if src.timeouts_apply else ("fails",):
+            what = "failed" if kind == "fails" else "timed out"
+            hi, lo = dom.get(f"{kind}_at_or_above"), dom.get(f"{kind}_at_or_below")
+            if isinstance(hi, (int, float)) and value >= hi:
+                return f"{change.name} = {change.new}: values from {hi:g} up {what} in run {src.label}"
+            if isinstance(lo, (int, float)) and value <= lo:
+                return f"{change.name} = {change.new}: values up to {lo:g} {what} in run {src.label}"
     return None
 
 
