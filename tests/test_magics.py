@@ -253,7 +253,8 @@ def test_a_blocking_run_returns_the_run_and_keeps_it_in_the_namespace(ip, tmp_pa
     assert run.nodes[0].code.strip() == CELL.strip()  # no setup registered: the cell alone
     assert "score" in str(run.report()) and run.report().data.experiments == 4
     assert "finished" in repr(run) and run.id in repr(run)
-    assert "[base]" in capsys.readouterr().out  # text progress lines
+    progress = capsys.readouterr().out  # text progress lines
+    assert any(line.split()[:2] == ["base", "baseline"] for line in progress.splitlines() if line.strip())
     assert run.run_dir.settings["source_dir"] == str(tmp_path.resolve())
     assert run.wait() is run  # waiting on a finished run returns at once
     html = run._repr_html_()

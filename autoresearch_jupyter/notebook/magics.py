@@ -236,7 +236,8 @@ class AutoResearch(Magics, SettingsTraits):
             from ..report.progress import ProgressPrinter
 
             search.subscribe(
-                ProgressPrinter(protocol=search.protocol, steps=search.settings.steps, stream=sys.stdout)
+                ProgressPrinter(protocol=search.protocol, steps=search.settings.steps, stream=sys.stdout,
+                                name=search.name)
             )
 
     def display_view(self, view: Any) -> None:

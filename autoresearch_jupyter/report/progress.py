@@ -40,7 +40,7 @@ def short_plan(plan: str) -> str:
 
 
 def fmt_metric(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
+    return "-" if value is None else f"{value + 0.0:.6g}"  # + 0.0: no "-0"
 
 
 def fmt_elapsed(seconds: float) -> str:
