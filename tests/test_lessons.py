@@ -190,3 +190,15 @@ def test_notebook_rerun_offers_the_lessons_and_learns_from_latest(tmp_path, monk
         for run in list(magics.runs.values()):
             run.stop()
         manager.unload_extension(EXT)
+
+
+def test_changes_are_named_the_same_across_values_and_earlier_observations_replay():
+    code = "x = 1\nmodel = f(alpha=0.5, max_iter=100, fit=True)\nname = 'adam'\n"
+    changed = code.replace("0.5", "5.0").replace("'adam'", "'sgd'")
+    changes = L.literal_changes(code, changed)
+    assert [(c.name, c.old, c.new) for c in changes] == [("alpha", "0.5", "5.0"), ("name", "'adam'", "'sgd'")]
+    assert L.literal_changes(code, code + "y = 2\n") is None  # not a literal change
+    lessons = {"observations": [{"metric": 0.9, "values": {c.key: c.new for c in changes}}]}
+    [(replayed, metric)] = L.prior_scripts([lessons], code)
+    assert replayed == changed and metric == 0.9
+    assert L.prior_scripts([{**lessons, "protocol_matches": False}], code) == []

@@ -293,3 +293,20 @@ def derive(tree: Tree, protocol: Protocol, *, run_id: str, name: str | None = No
         "noise": _noise(tree), "observations": observations,
         "ok_nodes": len(ok),
     }
+
+
+def prior_scripts(lessons: Iterable[Mapping[str, Any]], baseline: str) -> list[tuple[str, float]]:
+    """Each earlier observation as (this run's baseline with its values written in, its metric):
+    what a model-based proposer parses with its own site finder and adds as prior trials.
+    Observations whose values no longer fit (a site gone) keep what fits."""
+    out: list[tuple[str, float]] = []
+    for data in lessons:
+        if data.get("protocol_matches") is False:
+            continue  # metric values do not carry over to another protocol
+        for obs in data.get("observations", []) or []:
+            metric = obs.get("metric")
+            if not isinstance(metric, (int, float)) or not math.isfinite(metric):
+                continue
+            code, _ = apply_values(baseline, [{"key": k, "new": v} for k, v in (obs.get("values") or {}).items()])
+            out.append((code, float(metric)))
+    return out
