@@ -99,7 +99,8 @@ def test_frozen_code_changed_uses_failures_and_domains_only(tmp_path):
     assert "not its metric values, best values or model priors" in proc.stderr
     run2, lessons2 = newest(tmp_path)
     tree2 = run2.load().tree
-    assert "apply the best values" not in tree2[1].plan  # metric-dependent lessons unused
+    assert "learned_from" not in tree2[1].meta  # metric-dependent lessons (best values) unused
+    assert "of run" not in tree2[1].plan
     assert not failed_values(run2) & failed_values(run1)
     assert lessons2["learned"]["target"] is None and lessons2["learned"]["matching"] == []
 
@@ -152,7 +153,7 @@ def test_llm_prompt_carries_the_lessons_within_its_token_cap(tmp_path, server, m
     assert messages_tokens(prompt) <= cap
     known = KNOWN_HEADER + user.split(KNOWN_HEADER)[1].split("\n\n# ")[0]
     assert estimate_tokens(known) <= cap * KNOWN_SHARE  # the section keeps to its share of the cap
-    assert outcome.tree[1].plan.startswith("apply the best values of run")
+    assert outcome.tree[1].plan.startswith(f"start from the best of run {run1.name}")
 
 
 def test_notebook_rerun_offers_the_lessons_and_learns_from_latest(tmp_path, monkeypatch, capsys):
@@ -202,3 +203,19 @@ def test_changes_are_named_the_same_across_values_and_earlier_observations_repla
     [(replayed, metric)] = L.prior_scripts([lessons], code)
     assert replayed == changed and metric == 0.9
     assert L.prior_scripts([{**lessons, "protocol_matches": False}], code) == []
+
+
+def test_an_edited_script_gets_the_best_values_written_into_it(tmp_path):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    search(tmp_path)
+    run1, lessons1 = newest(tmp_path)
+    edited = SCRIPT.replace("score = ", "bonus = 0\nscore = bonus + ")  # the user edited the cell
+    (tmp_path / "train.py").write_text(edited)
+    proc = cli("run", "train.py", "--metric", "score", "--maximize", "--steps", "2", "--learn-from", "latest",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run2, lessons2 = newest(tmp_path)
+    first = run2.load().tree[1]
+    assert first.plan.startswith(f"apply the best values of run {run1.name}")
+    assert first.metric == lessons1["best"]["metric"]
+    assert lessons2["learned"]["reached_target_at"] == 1

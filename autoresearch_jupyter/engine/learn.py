@@ -36,6 +36,7 @@ class Source:
     matches: bool
     differences: list[str]
     timeouts_apply: bool = True  # False when this run's time budget is larger
+    path: Path | None = None  # the run folder (its node scripts)
 
 
 class Learned:
@@ -73,14 +74,17 @@ class Learned:
         for ref in dict.fromkeys(r.strip() for r in refs if r and r.strip()):
             try:
                 run_dir = (_auto(runs_dir, source, exclude, code) if ref.lower() == AUTO
+                           else _latest(runs_dir, exclude) if ref.lower() in ("latest", "last")
                            else resolve_run(runs_dir, ref))
             except AutoResearchError as err:
                 messages.append(f"--learn-from {ref}: nothing used ({str(err).splitlines()[0]})")
                 continue
             if run_dir is None:
-                messages.append(f"--learn-from {ref}: nothing used (no earlier run of this script in {runs_dir})")
+                what = "run" if ref.lower() != AUTO else "run of this script"
+                messages.append(f"--learn-from {ref}: nothing used (no earlier {what} in {runs_dir})")
                 continue
             if run_dir.id == exclude:
+                messages.append(f"--learn-from {ref}: nothing used (that is this run)")
                 continue
             lessons, how = _read(run_dir, code_hash)
             label = run_dir.name or run_dir.id
@@ -90,7 +94,7 @@ class Learned:
             diffs = L.protocol_differences(lessons.get("protocol") or {}, protocol)
             budget = (lessons.get("protocol") or {}).get("time_budget")
             slow = not isinstance(budget, (int, float)) or protocol.time_budget <= budget
-            sources.append(Source(run_dir.id, label, lessons, not diffs, diffs, slow))
+            sources.append(Source(run_dir.id, label, lessons, not diffs, diffs, slow, Path(run_dir.path)))
             counts = (f"{len(lessons.get('failed', []))} failure(s), {len(lessons.get('domains', {}))} domain(s)")
             if diffs:
                 messages.append(f"learning from run {label} ({how}): used {counts}; not its metric values, "
@@ -139,7 +143,7 @@ class Learned:
         best: Source | None = None
         for src in self.matching:
             metric = (src.lessons.get("best") or {}).get("metric")
-            if not isinstance(metric, (int, float)) or not (src.lessons.get("best") or {}).get("values"):
+            if not isinstance(metric, (int, float)) or (src.lessons.get("best") or {}).get("node") in (None, 0):
                 continue
             ref = (best.lessons.get("best") or {}).get("metric") if best else None
             maximize = src.lessons.get("protocol", {}).get("direction") == "maximize"
@@ -205,6 +209,14 @@ def _auto(runs_dir: str | Path, source: str | None, exclude: str | None, code: s
     return None
 
 
+def _latest(runs_dir: str | Path, exclude: str | None) -> Any:
+    """The newest run other than this one ("latest" means the one before this run)."""
+    from ..store.runs import RunDir, _created, _scan
+
+    earlier = [(p, i) for p, i in _scan(Path(runs_dir)) if p.name != exclude and i is not None]
+    return RunDir.open(max(earlier, key=lambda pair: _created(*pair))[0]) if earlier else None
+
+
 def _similar(mine: set[str], code: str, run: Any) -> bool:
     try:
         theirs = run.script_path(0).read_text(encoding="utf-8")
@@ -250,12 +262,33 @@ def start_proposal(learned: Learned, code: str) -> Any:
     values, src = learned.start_values()
     if src is None:
         return None
+    exact = _best_script(src, code)
+    if exact is not None:  # the same baseline: the earlier best itself, whatever kind of change it was
+        best = (src.lessons.get("best") or {}).get("node")
+        return Proposal(operator=Operator.IMPROVE, plan=f"start from the best of run {src.label} (node {best})",
+                        code=exact, meta={"learned_from": [src.run_id], "lessons": "best script"})
     new_code, made = L.apply_values(code, values)
     if not made:
         return None
     shown = ", ".join(f"{c.name} {c.old} -> {c.new}" for c in made[:6]) + (", ..." if len(made) > 6 else "")
     return Proposal(operator=Operator.IMPROVE, plan=f"apply the best values of run {src.label}: {shown}",
                     code=new_code, meta={"learned_from": [src.run_id], "lessons": "best values"})
+
+
+def _best_script(src: Source, code: str) -> str | None:
+    """The earlier run's best node script when that run started from this very baseline."""
+    best = (src.lessons.get("best") or {}).get("node")
+    if src.path is None or not isinstance(best, int) or best == 0:
+        return None
+    from ..store.runs import RunDir
+
+    try:
+        run = RunDir.open(src.path)
+        if run.script_path(0).read_text(encoding="utf-8") != code:
+            return None
+        return run.script_path(best).read_text(encoding="utf-8")
+    except (OSError, AutoResearchError):
+        return None
 
 
 def load_for(search: Any) -> Learned:
