@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -59,8 +60,6 @@ class Outcome:
     @property
     def baseline(self) -> Node | None:
         return self.tree.root
-
-
 
 
 class Search:
@@ -280,8 +279,8 @@ class Search:
         self._check_baseline(self._tree.root)
         start = start_proposal(self.learned, root.code) if len(self._tree) == 1 else None
         if start is not None:  # a first node from the earlier best values
-            if (node := self._node_from(Decision(0, Operator.IMPROVE), root, start)).status is Status.PENDING:
-                self._submit(node)
+            if (first := self._node_from(Decision(0, Operator.IMPROVE), root, start)).status is Status.PENDING:
+                self._submit(first)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
         for unfinished in list(self._tree):
             if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
@@ -382,7 +381,7 @@ class Search:
             context = Context(
                 protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
                 progress=self._progress(), goal=self.settings.goal,
-                is_known=lambda code, p=parent.code: self._guard.is_known(code) or self.learned.skip(p, code),
+                is_known=functools.partial(self._known, parent.code),
             )
             skipped = len(self.learned.skipped)
             proposal = self._proposer.propose(context=context)
@@ -392,6 +391,10 @@ class Search:
             if len(self.learned.skipped) > skipped:  # earlier failures steered this proposal
                 proposal.meta.setdefault("learned_from", self.learned.run_ids)
             return self._node_from(decision, parent, proposal)
+
+    def _known(self, parent_code: str, code: str) -> bool:
+        """Tried in this run, or known from earlier runs' lessons to fail (counted as skipped)."""
+        return self._guard.is_known(code) or self.learned.skip(parent_code, code)
 
     def _node_from(self, decision: Decision, parent: Node, proposal: Any) -> Node:
         meta = dict(proposal.meta)
