@@ -27,7 +27,7 @@ def test_report_numbers() -> None:
     r = export.build_report(sample_tree(), MAX, run_id="r1", run_name="demo", state="finished")
     assert r.experiments == 9
     assert r.counts == {"pending": 0, "running": 0, "ok": 5, "buggy": 2, "timeout": 1,
-                        "rejected": 1, "cancelled": 0}
+                        "rejected": 1, "cancelled": 0, "infeasible": 0}
     assert (r.kept, r.reverted) == (2, 3)
     assert r.branches == 6  # leaves 1, 3, 4, 7, 8, 9
     assert r.max_depth == 3
@@ -125,7 +125,8 @@ def test_envelope_contract() -> None:
         "run_id", "run_name", "state", "metric", "direction", "time_budget", "seed", "experiments",
         "counts", "kept", "reverted", "branches", "max_depth", "backtracks", "baseline_id",
         "baseline_status", "baseline_metric", "best_id", "best_metric", "improvement",
-        "improvement_rel", "best_path", "failures", "reverted_changes", "usage"}
+        "improvement_rel", "best_path", "failures", "reverted_changes", "usage", "constraints",
+        "baseline_values", "best_values"}
     assert set(env["data"]["best_path"][0]) == {"node_id", "operator", "plan", "metric", "delta"}
     assert set(env["data"]["failures"][0]) == {"reason", "count", "node_ids"}
     assert set(env["data"]["reverted_changes"][0]) == {"node_id", "parent", "plan", "metric", "delta"}

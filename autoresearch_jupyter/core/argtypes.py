@@ -81,12 +81,12 @@ def run_arguments(*, config: bool = False) -> list[tuple[str, list[Argument]]]:
         kwargs: dict[str, Any] = dict(dest=opt.name, default=None, help=opt.spec.help + suffix)
         if opt.kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif opt.spec.repeat:
+            kwargs["action"] = "append"
         elif opt.spec.choices:
             kwargs["choices"] = opt.spec.choices
         elif opt.spec.text:
             kwargs["metavar"] = opt.spec.metavar
-            if opt.spec.repeat:
-                kwargs["action"] = "append"
         elif opt.kind is int:
             kwargs["type"] = integer
         elif opt.kind is float:

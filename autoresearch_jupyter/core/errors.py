@@ -39,6 +39,10 @@ class ProtocolError(AutoResearchError):
     """The evaluation protocol is invalid (no metric, no direction, bad budget)."""
 
 
+class ConstraintError(ProtocolError):
+    """A constraint does not parse, has an unknown unit or names a metric no node can have."""
+
+
 class ScriptError(AutoResearchError):
     """The baseline script cannot be read or parsed."""
 

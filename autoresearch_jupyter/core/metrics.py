@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
 
@@ -97,3 +97,67 @@ def failure_reason(tail: str, exit_code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exit_code}"
     return f"exit code {exit_code}"
+
+
+# ---- secondary metrics: everything else a node reports ------------------------------------
+
+MAX_METRICS = 32
+SCAN_HEAD, SCAN_TAIL = 64 << 10, 256 << 10  # characters of a long output scanned for any name
+
+
+def _window(output: str) -> str:
+    """The start and the end of a long output, cut at line ends: scanning 10 MB for every name is slow."""
+    if len(output) <= SCAN_HEAD + SCAN_TAIL:
+        return output
+    head = output[: output.rfind("\n", 0, SCAN_HEAD) + 1 or SCAN_HEAD]
+    tail_start = output.find("\n", len(output) - SCAN_TAIL) + 1 or len(output) - SCAN_TAIL
+    return head + output[tail_start:]
+
+
+_ANY_PAIR = re.compile(rf"(?<![\w.\-/])([A-Za-z_][\w.\-/]*)\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
+
+
+def collect_metrics(
+    output: str,
+    result: dict[str, Any] | None = None,
+    *,
+    first: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    limit: int = MAX_METRICS,
+) -> dict[str, float]:
+    """Every ``name: value`` in ``output`` and every numeric key of ``report()``'s ``result``.
+
+    A name's last printed value wins, and report() wins over printing (as for the objective).
+    At most ``limit`` names: those in ``first`` (the objective, the constraints' names) always,
+    then report()'s keys, then printed names in the order they first appear. Non-finite values
+    and the names in ``exclude`` (the runner's own measurements) are left out. A long output is
+    scanned in its first 64 KB and last 256 KB, except for the names in ``first``.
+    """
+    printed: dict[str, float] = {}
+    for match in _ANY_PAIR.finditer(_window(output)):
+        name = match.group(1)
+        try:
+            value = float(match.group(2))
+        except ValueError:
+            continue
+        printed[name] = value  # the dict keeps each name where it first appeared, with its last value
+    reported: dict[str, float] = {}
+    for key, raw in (result or {}).items():
+        if isinstance(key, str) and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            reported[key] = float(raw)
+    for name in first:  # the names that matter are read from all of the output, as the objective is
+        if name not in printed and name not in reported:
+            found = parse_metric(output, name)
+            if found is not None:
+                printed[name] = found
+    values = {**printed, **reported}
+    skip = set(exclude)
+    names = [n for n in dict.fromkeys([*first, *reported, *printed]) if n in values]
+    out: dict[str, float] = {}
+    for name in names:
+        if name in skip or not math.isfinite(values[name]):
+            continue
+        if len(out) >= limit:
+            break
+        out[name] = values[name]
+    return out

@@ -25,12 +25,17 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"  # killed by the runner at the protocol's time budget
     REJECTED = "rejected"  # refused by the guard before any compute was spent
     CANCELLED = "cancelled"  # stopped by the user before it finished
+    INFEASIBLE = "infeasible"  # ran and has a metric, but violates a constraint: never kept or best
 
     def is_finished(self) -> bool:
         return self not in (Status.PENDING, Status.RUNNING)
 
     def is_failure(self) -> bool:
         return self in (Status.BUGGY, Status.TIMEOUT)
+
+    def has_result(self) -> bool:
+        """Ran to the end and was measured (feasible or not): its metrics mean something."""
+        return self in (Status.OK, Status.INFEASIBLE)
 
 
 class Operator(str, enum.Enum):
@@ -76,6 +81,10 @@ class Node:
     started_at: float | None = None
     finished_at: float | None = None
     usage: Usage | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Every ``name: value`` the script printed or passed to report() (at most 32 names)."""
+    measured: dict[str, float] = dataclasses.field(default_factory=dict)
+    """What the runner measured, whatever the script says: time (s), peak_memory, gpu_memory (bytes)."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 
@@ -83,6 +92,15 @@ class Node:
     def is_good(self) -> bool:
         """Ran to the end with a usable metric (kept or not)."""
         return self.status is Status.OK and self.metric is not None
+
+    @property
+    def is_infeasible(self) -> bool:
+        """Ran with a usable metric but broke a constraint of the protocol."""
+        return self.status is Status.INFEASIBLE
+
+    def values(self) -> dict[str, float]:
+        """The names a constraint can test: the script's metrics, then the runner's (which win)."""
+        return {**self.metrics, **self.measured}
 
     @property
     def is_kept(self) -> bool:
@@ -105,14 +123,16 @@ class Node:
         data["operator"] = self.operator.value
         data["status"] = self.status.value
         data["usage"] = self.usage.to_dict() if self.usage is not None else None
-        data["meta"] = _thaw(self.meta)
+        for name in ("meta", "metrics", "measured"):
+            data[name] = _thaw(getattr(self, name))
         return data
 
     def snapshot(self) -> "NodeSnapshot":
         """This node as it is now, read-only; later changes to this node do not reach it."""
         snap = NodeSnapshot.__new__(NodeSnapshot)
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        fields["meta"] = _freeze(self.meta)
+        for name in ("meta", "metrics", "measured"):
+            fields[name] = _freeze(getattr(self, name))
         snap.__dict__.update(fields)  # bypasses NodeSnapshot.__setattr__, which refuses every change
         return snap
 

@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from .constraints import MEASURED_NAMES, Constraint, parse_constraints
 from .errors import ProtocolError
 
 FREEZE_MARK = re.compile(r"^\s*#\s*autoresearch:\s*freeze\b", re.IGNORECASE)
@@ -64,6 +65,8 @@ class Protocol:
     frozen: tuple[str, ...] = ()
     frozen_hash: str = ""
     smoke_budget: float = 10.0
+    constraints: tuple[str, ...] = ()
+    """Bounds every counted node meets (``peak_memory<2G``); see constraints.py."""
     version: int = PROTOCOL_VERSION
 
     def __post_init__(self) -> None:
@@ -79,13 +82,34 @@ class Protocol:
             raise ProtocolError(f"the smoke budget must be a positive number of seconds, got {self.smoke_budget}")
         if not (self.min_delta >= 0 and math.isfinite(self.min_delta)):
             raise ProtocolError(f"--min-delta must be a non-negative number, got {self.min_delta}")
+        if self.metric in MEASURED_NAMES and self.maximize:
+            raise ProtocolError(
+                f"--metric {self.metric} is measured by the runner and lower is better: use --minimize"
+            )
+        parsed = parse_constraints(tuple(self.constraints))
+        object.__setattr__(self, "constraints", tuple(c.text for c in parsed))
+        object.__setattr__(self, "_parsed", parsed)
         if not self.frozen_hash:
             object.__setattr__(self, "frozen_hash", _hash_blocks(self.frozen))
 
     @classmethod
     def for_script(cls, code: str, *, metric: str, maximize: bool, **settings: Any) -> "Protocol":
-        """Fix the protocol for a baseline script: its frozen regions become part of it."""
-        return cls(metric=metric, maximize=maximize, frozen=frozen_blocks(code), **settings)
+        """Fix the protocol for a baseline script: its frozen regions become part of it.
+
+        Constraints are checked against the script here, so a misspelt measured metric fails now.
+        """
+        constraints = tuple(c.text for c in parse_constraints(settings.pop("constraints", None) or (), code=code))
+        return cls(metric=metric, maximize=maximize, frozen=frozen_blocks(code), constraints=constraints, **settings)
+
+    @property
+    def parsed_constraints(self) -> tuple[Constraint, ...]:
+        parsed: tuple[Constraint, ...] = self.__dict__["_parsed"]
+        return parsed
+
+    @property
+    def measured_metric(self) -> bool:
+        """True when the objective is measured by the runner (time, peak_memory, gpu_memory)."""
+        return self.metric in MEASURED_NAMES
 
     @property
     def direction(self) -> str:
@@ -119,6 +143,7 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["frozen"] = list(self.frozen)
+        data["constraints"] = list(self.constraints)
         data["direction"] = self.direction
         return data
 
@@ -127,4 +152,5 @@ class Protocol:
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["frozen"] = tuple(kwargs.get("frozen", ()))
+        kwargs["constraints"] = tuple(kwargs.get("constraints", ()))
         return cls(**kwargs)

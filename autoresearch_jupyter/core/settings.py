@@ -13,7 +13,7 @@ versions wrote (runs written before this model load unchanged); the protocol opt
 run.json's ``protocol`` through ``protocol_for``.
 
 Only the standard library is imported (the magics build their traits from this module when the
-extension loads), and nothing of the project but ``errors``, ``protocol`` and ``sizes``.
+extension loads), and nothing of the project but ``errors``, ``protocol``, ``constraints`` and ``sizes``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from .errors import AutoResearchError, ExecutorError, ProposerError, ProtocolError, ScriptError
+from .constraints import MEASURED_NAMES, parse_constraints
 from .protocol import METRIC_NAME, Protocol
 
 __all__ = [
@@ -63,7 +64,7 @@ class Spec:
     """
 
     __slots__ = ("help", "option", "flags", "section", "choices", "minimum", "maximum", "positive", "unit",
-                 "text", "metavar", "internal", "repeat")
+                 "text", "metavar", "repeat", "internal")
 
     def __init__(
         self, help: str, *,
@@ -77,12 +78,12 @@ class Spec:
         unit: str = "",  # "seconds": said in messages
         text: str = "",  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
         metavar: str | None = None,
+        repeat: bool = False,  # a list option whose flag may be given several times (--constraint A --constraint B)
         internal: bool = False,  # stored in run.json, set by a face: not an option
-        repeat: bool = False,  # a "list" option that may be given more than once
     ) -> None:
         self.help, self.option, self.flags, self.section, self.choices = help, option, flags, section, choices
         self.minimum, self.maximum, self.positive, self.unit = minimum, maximum, positive, unit
-        self.text, self.metavar, self.internal, self.repeat = text, metavar, internal, repeat
+        self.text, self.metavar, self.repeat, self.internal = text, metavar, repeat, internal
 
     def __repr__(self) -> str:
         return f"Spec({self.help!r})"
@@ -283,7 +284,8 @@ class ProtocolSettings(_Group):
 
     error: ClassVar[type[AutoResearchError]] = ProtocolError
 
-    metric: str | None = setting(None, "the metric the script prints as 'NAME: value' (required)",
+    metric: str | None = setting(None, "the metric the script prints as 'NAME: value', or one the runner "
+                                 "measures: time, peak_memory, gpu_memory (required)",
                                  section="protocol", metavar="NAME")
     direction: str | None = setting(None, "which way is better (required): higher or lower",
                                     choices=("maximize", "minimize"), flags=("--maximize", "--minimize"),
@@ -294,17 +296,25 @@ class ProtocolSettings(_Group):
     min_delta: float = setting(0.0, "smallest improvement that counts", minimum=0, section="protocol")
     smoke_timeout: float = setting(10.0, "seconds per smoke run", positive=True, unit="seconds",
                                    section="protocol")
+    constraints: tuple[str, ...] = setting(
+        (), "a bound every counted node meets, e.g. peak_memory<2G, time<30, val_acc>=0.95 (repeatable); "
+        "a node that breaks one is infeasible: never kept or best",
+        flags=("--constraint",), section="protocol", metavar="EXPR", repeat=True)
 
     def __post_init__(self) -> None:
         _validate(self)
         if self.metric is not None and not METRIC_NAME.match(self.metric):
             raise ProtocolError(f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc")
+        if self.metric in MEASURED_NAMES and self.direction == "maximize":
+            raise ProtocolError(f"--metric {self.metric} is measured by the runner and lower is better: use --minimize")
+        object.__setattr__(self, "constraints", tuple(c.text for c in parse_constraints(self.constraints)))
 
     @classmethod
     def of(cls, protocol: Protocol) -> ProtocolSettings:
         """The options a Protocol was made from."""
         return cls(metric=protocol.metric, direction=protocol.direction, timeout=protocol.time_budget,
-                   seed=protocol.seed, min_delta=protocol.min_delta, smoke_timeout=protocol.smoke_budget)
+                   seed=protocol.seed, min_delta=protocol.min_delta, smoke_timeout=protocol.smoke_budget,
+                   constraints=protocol.constraints)
 
     def require(self) -> ProtocolSettings:
         """These settings, if metric and direction are given (a run needs both); else ProtocolError."""
@@ -321,6 +331,7 @@ class ProtocolSettings(_Group):
         return Protocol.for_script(
             code, metric=self.metric, maximize=self.direction == "maximize", time_budget=self.timeout,
             seed=self.seed, min_delta=self.min_delta, smoke_budget=self.smoke_timeout,
+            constraints=self.constraints,
         )
 
 
@@ -479,6 +490,9 @@ class RunSettings(_Group):
 
     def __post_init__(self) -> None:
         _validate(self)
+        names = {self.protocol.metric, *(c.split("<")[0].split(">")[0] for c in self.protocol.constraints)}
+        if "gpu_memory" in names and not self.executor.gpus:
+            raise ProtocolError("gpu_memory is measured only on an assigned GPU: give --gpus (e.g. --gpus 0)")
 
     # ---- from and to options -----------------------------------------------------------
 

@@ -132,13 +132,17 @@ class GreedyTreePolicy(Policy):
     def _improve(
         self, tree: Tree, protocol: Protocol, exhausted: AbstractSet[tuple[int, Operator]]
     ) -> Decision | None:
-        candidates = [n for n in tree if n.is_good and (n.id, Operator.IMPROVE) not in exhausted]
+        # Infeasible nodes (a constraint broken) may still lead to feasible ones, but come last.
+        candidates = [
+            n for n in tree
+            if (n.is_good or (n.is_infeasible and n.metric is not None)) and (n.id, Operator.IMPROVE) not in exhausted
+        ]
         if not candidates:
             return None
         best = tree.best(protocol)
         # Kept nodes (and the baseline) first, then reverted ones; within each, best metric first.
         candidates.sort(
-            key=lambda n: (not n.is_kept, protocol.sort_key(n.metric), n.id)  # type: ignore[arg-type]
+            key=lambda n: (n.is_infeasible, not n.is_kept, protocol.sort_key(n.metric), n.id)  # type: ignore[arg-type]
         )
         fresh = [n for n in candidates if failure_streak(tree, n.id) < self.patience]
         if best is not None and any(n.id == best.id for n in fresh):

@@ -25,6 +25,7 @@ from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
 from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
 from ..executors import Executor, Job, JobResult, get_executor
+from . import measures
 from .guard import Guard, code_hash
 from .learn import Learned, load_for, start_proposal
 from ..store.journal import Journal
@@ -511,6 +512,11 @@ class Search:
             "output_tail": result.output_tail, "finished_at": time.time(),
             "metric": None, "kept": False, "reason": None,
         }
+        result_path = self.run_dir.node_dir(node.id) / "result.json"
+        output = ""
+        if not result.cancelled:  # measured and collected for every node that ran, however it ended
+            output = _read_text(result.log_path)
+            fields.update(measures.recorded(self.protocol, result, output, result_path))
         if result.cancelled:
             fields.update(status=Status.CANCELLED, reason="cancelled", kept=None)
         elif result.timed_out:
@@ -520,13 +526,16 @@ class Search:
             reason = result.error or failure_reason(result.output_tail, result.exit_code)
             fields.update(status=Status.BUGGY, reason=smoke + reason)
         else:
-            output = _read_text(result.log_path)
-            metric, why = read_metric(
-                name=self.protocol.metric, output=output, result_path=self.run_dir.node_dir(node.id) / "result.json"
-            )
+            if self.protocol.measured_metric:  # the runner's number; nothing printed counts
+                metric, why = measures.measured_objective(self.protocol, fields)
+            else:
+                metric, why = read_metric(name=self.protocol.metric, output=output, result_path=result_path)
             fields["metric"] = metric
+            broken = None if why else measures.infeasible(self.protocol, fields)
             if why:
                 fields.update(status=Status.BUGGY, reason=why)
+            elif broken:
+                fields.update(status=Status.INFEASIBLE, reason=broken, kept=False)
             else:
                 fields.update(status=Status.OK, kept=self._keeps(node, metric))
         return fields
@@ -543,7 +552,12 @@ class Search:
         return self.protocol.improves(metric, ancestor.metric)
 
     def _check_baseline(self, root: Node | None) -> None:
-        if root is None or root.status is Status.OK:
+        if root is not None and root.status.has_result():
+            warning = measures.check_baseline_metrics(self.protocol, root)
+            if warning:
+                logger.warning("autoresearch: warning: %s", warning)
+            return
+        if root is None:
             return
         what = {
             Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "

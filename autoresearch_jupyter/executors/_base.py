@@ -52,6 +52,10 @@ class JobResult:
     output_tail: str  # the last few KB of the log, for the journal and error messages
     error: str | None = None  # the executor's own one-line reason (memory limit, failed to start)
     warm: bool = False  # ran in a pre-forked warm interpreter
+    # Measured by the executor, never read from the script (see _usage.py); None where unknown.
+    run_time: float | None = None  # seconds of the script's own run: start-up common to every job excluded
+    peak_memory: int | None = None  # bytes: peak resident memory of the job's whole process tree
+    gpu_memory: int | None = None  # bytes: peak GPU memory of the tree, when a GPU was assigned
 
 
 class Executor(abc.ABC):

@@ -23,6 +23,7 @@ from typing import Mapping
 from ._base import Job, JobResult
 from ._capture import CappedLog
 from ._procs import ExitWatch, JobProcesses, memory_failure, set_memory_limit, signal_group
+from ._usage import UsageSampler, wait_with_usage
 from ._warm import Zygote
 from ._watchdog import Watchdog
 from ._zygote import FrameReader
@@ -58,13 +59,18 @@ class _ColdProcess:
         self.watch = ExitWatch(proc)
         self.fd = self.watch.fd
         self.exit_code: int | None = None
+        self.maxrss: int | None = None  # peak RSS from the reaped rusage
         self.lost = False
 
     def on_ready(self) -> bool:
         return True  # exited; not reaped yet, so its group id stays reserved while leftovers are handled
 
     def finish(self) -> None:
-        self.exit_code = self.watch.reap()
+        try:
+            self.exit_code, self.maxrss = wait_with_usage(self.pid)
+            self.watch.proc.returncode = self.exit_code
+        except (ChildProcessError, OSError):
+            self.exit_code = self.watch.reap()
 
     def close(self) -> None:
         self.watch.close()
@@ -79,6 +85,7 @@ class _WarmProcess:
         self.started = time.monotonic()
         self.fd = sock.fileno()
         self.exit_code: int | None = None
+        self.maxrss: int | None = None  # peak RSS, as the zygote's rusage of the reaped child says
         self.lost = False
 
     def on_ready(self) -> bool:
@@ -93,6 +100,7 @@ class _WarmProcess:
         for msg in messages:
             if "exit" in msg:
                 self.exit_code = int(msg["exit"])
+                self.maxrss = int(msg["maxrss"]) if isinstance(msg.get("maxrss"), int) else None
                 return True
         return False
 
@@ -112,6 +120,7 @@ class RunningJob:
         self.tag = tag
         self.watchdog = watchdog
         self.cancel_requested = False
+        self.measure_gpu = False  # set by the executor when the job has a GPU of its own
         self._wake_r, self._wake_w = os.pipe()
         self._wake_lock = threading.Lock()  # never write to the wake fd after it closed (fds get reused)
         self._wake_open = True
@@ -249,8 +258,12 @@ class RunningJob:
         out_open, exited = True, False
         procs: list = []
         ended = process.started
+        usage = UsageSampler(process.pid, process.started, gpu=self.measure_gpu)
+        late_output = 0.0  # output after the exit was handled: leftovers still working
         while True:
             now = time.monotonic()
+            if not exited:
+                usage.maybe_sample(now)
             if phase == "run" and (self.cancel_requested or now >= deadline):
                 cancelled, timed_out = self.cancel_requested, not self.cancel_requested
                 procs = tree.terminate(leader_alive=True)
@@ -269,11 +282,15 @@ class RunningJob:
                     continue
                 break
             wait_ms = max(0, math.ceil(min(until - now, 3600.0) * 1000))  # poll takes a C int
+            if not exited:
+                wait_ms = usage.wait_ms(now, wait_ms)
             for fd, _event in poller.poll(wait_ms):
                 if fd == out_r:
                     data = os.read(out_r, READ_SIZE)
                     if data:
                         log.write(data)
+                        if exited:
+                            late_output = time.monotonic()
                     else:
                         out_open = False
                         poller.unregister(out_r)
@@ -305,7 +322,8 @@ class RunningJob:
         return JobResult(
             node_id=self.job.node_id, exit_code=process.exit_code, timed_out=timed_out, cancelled=cancelled,
             exec_time=ended - process.started, log_path=log.path, output_tail=tail, error=error,
-            warm=isinstance(process, _WarmProcess),
+            warm=isinstance(process, _WarmProcess), run_time=max(ended, late_output) - process.started,
+            peak_memory=usage.peak_memory(process.maxrss), gpu_memory=usage.gpu_peak,
         )
 
     def _result(

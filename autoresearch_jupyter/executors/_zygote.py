@@ -17,8 +17,8 @@ Protocol: length-prefixed JSON frames over Unix sockets; file descriptors ride a
   with fds [output pipe, job socket]; ``{"op": "retire"}``: exit when the running children are
   done. End of file without "retire" means the parent died: kill every child's group and exit.
 - child -> parent, job socket: ``{"pid": n}`` once it leads its own session (``{"error"}`` if its
-  setup failed). zygote -> parent, job socket: ``{"exit": code}`` once the child is reaped
-  (negative: killed by that signal, as in ``subprocess``).
+  setup failed). zygote -> parent, job socket: ``{"exit": code, "maxrss": bytes}`` once the child is
+  reaped (negative: killed by that signal, as in ``subprocess``; maxrss from its rusage).
 """
 
 from __future__ import annotations
@@ -89,16 +89,17 @@ def _reap(children: dict) -> None:
     """Report every exited child (the parent deals with what it left running)."""
     while True:
         try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)  # rusage: the child's peak memory
         except ChildProcessError:
             return
-        if info is None:
+        if pid == 0:
             return
-        sock = children.pop(info.si_pid, None)
+        sock = children.pop(pid, None)
         if sock is not None:
-            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            code = os.waitstatus_to_exitcode(status)
+            maxrss = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
             try:
-                sock.sendall(encode({"exit": code}))
+                sock.sendall(encode({"exit": code, "maxrss": maxrss}))
             except OSError:
                 pass
             sock.close()

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import sys
+import tempfile
 import threading
 import uuid
 import weakref
@@ -33,6 +35,7 @@ from ._base import Executor, Job, JobResult
 from ._env import scrub_env, thread_env
 from ._job import RunningJob, Settings
 from ._procs import TAG_VAR, format_size, parse_size
+from ._usage import measure_startup
 from ._watchdog import Watchdog
 from ._warm import Zygote, fork_unsafe, is_startup_var, preloadable, top_level_imports, zygote_key
 
@@ -69,6 +72,8 @@ class _Core:
         self.old_zygotes: list[Zygote] = []
         self.zygote_failures = 0
         self.watchdog = Watchdog()
+        self.startup: float | None = None  # seconds every cold job spends before its first line
+        self.startup_lock = threading.Lock()
 
     # ---- environment ---------------------------------------------------------------------
 
@@ -127,10 +132,13 @@ class _Core:
                 running.cancel_requested = True
             self.running[job.node_id] = running
             gpu = self.take_gpu()
+        running.measure_gpu = gpu is not None
         try:
             env = self.job_env(job, gpu, tag)
             zygote = None if running.cancel_requested else self.zygote_for(env)
-            return running.run(env=env, zygote=zygote)
+            if zygote is None and not running.cancel_requested:
+                self.calibrate()
+            return self.net_time(running.run(env=env, zygote=zygote))
         except Exception as err:  # a bug of ours must not look like the script's failure
             logger.exception("executor error in job %s", job.node_id)
             return JobResult(
@@ -144,6 +152,31 @@ class _Core:
                     del self.running[job.node_id]
                 if gpu is not None:
                     self.gpu_use[gpu] -= 1
+
+    def calibrate(self) -> None:
+        """Measure the start-up cost of a cold job once, before the first cold job starts."""
+        with self.startup_lock:
+            if self.startup is not None:
+                return
+            with tempfile.TemporaryDirectory(prefix="autoresearch-startup-") as tmp:
+                script = Path(tmp) / "startup.py"
+                script.write_text("")
+
+                def run_empty() -> float | None:
+                    tag = uuid.uuid4().hex
+                    job = Job(node_id=-1, script=script, workdir=Path(tmp), timeout=30.0, env={})
+                    result = RunningJob(job, self.settings, tag, self.watchdog).run(
+                        env={**self.base_env(), TAG_VAR: tag}, zygote=None)
+                    return result.run_time if result.exit_code == 0 else None
+
+                self.startup = measure_startup(run_empty)
+            logger.debug("cold start-up cost: %.4f s", self.startup)
+
+    def net_time(self, result: JobResult) -> JobResult:
+        """The script's own run time: a cold job's start-up cost (the same for every job) taken off."""
+        if result.run_time is None or result.warm:
+            return result  # a warm child starts the clock right before the script's first line
+        return dataclasses.replace(result, run_time=max(0.0, result.run_time - (self.startup or 0.0)))
 
     def take_gpu(self) -> int | None:
         """The least-used device, round-robin among equals (call with the lock held)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.magic_arguments import argument, argument_group
-from traitlets import Bool, Enum, Float, Int, TraitError, TraitType, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, TraitType, Unicode, validate
 from traitlets.config import Configurable
 
 from ..core.argtypes import run_arguments
@@ -50,6 +50,8 @@ def _trait(opt: Option) -> TraitType[Any, Any]:
         return Unicode(text, allow_none=True, help=help_text).tag(config=True)
     if opt.spec.choices:
         return Enum(opt.spec.choices, default, allow_none=True, help=help_text).tag(config=True)
+    if opt.kind is tuple:  # a repeatable option: a list of texts
+        return List(Unicode(), default_value=list(default or ()), help=help_text).tag(config=True)
     kinds: dict[type, Any] = {bool: Bool, int: Int, float: Float, str: Unicode}
     return kinds[opt.kind](default, allow_none=opt.nullable, help=help_text).tag(config=True)
 

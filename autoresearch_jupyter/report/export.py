@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any, Iterable
 
+from ..core.constraints import format_value, ruled_out
 from ..core.errors import NodeNotFoundError
 from ..core.node import Node, Operator, Status, UsageTotals, finite, tidy, usage_totals
 from ..core.protocol import Protocol
@@ -119,6 +120,14 @@ class RevertedChange:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConstraintCount:
+    """A constraint of the protocol and the number of nodes it made infeasible."""
+
+    constraint: str
+    ruled_out: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     """Everything the end-of-run summary says, as data.
 
@@ -154,6 +163,9 @@ class Report:
     failures: tuple[FailureGroup, ...]
     reverted_changes: tuple[RevertedChange, ...]
     usage: UsageTotals | None
+    constraints: tuple[ConstraintCount, ...] = ()  # each constraint and how many nodes it ruled out
+    baseline_values: dict[str, float] = dataclasses.field(default_factory=dict)  # measured, then printed
+    best_values: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -258,7 +270,17 @@ def build_report(
             for n in reverted
         ),
         usage=usage_totals(tree),
+        constraints=tuple(ConstraintCount(t, n) for t, n in ruled_out(protocol.parsed_constraints, tree)),
+        baseline_values=_values(base),
+        best_values=_values(best),
     )
+
+
+def _values(node: Node | None) -> dict[str, float]:
+    """A node's measurements and metrics, finite ones only, for the report."""
+    if node is None:
+        return {}
+    return {k: v for k, v in {**node.measured, **node.metrics}.items() if finite(v) is not None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +304,10 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
     if any(run_bits):
         lines.append(", ".join(b for b in run_bits if b))
     lines.append(f"protocol: {r.direction} {r.metric}, time budget {r.time_budget:g} s, seed {r.seed}")
+    if r.constraints:
+        lines.append("constraints: " + ", ".join(
+            f"{c.constraint} (ruled out {c.ruled_out} node{'s' if c.ruled_out != 1 else ''})" for c in r.constraints
+        ))
     lines += ["", "## Summary"]
     by_status = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
     lines.append(f"experiments: {r.experiments}" + (f" ({by_status})" if by_status else ""))
@@ -292,11 +318,19 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
     base_note = "" if r.baseline_status in (None, Status.OK.value) else f" (baseline {r.baseline_status})"
     lines.append(f"baseline {r.metric}: {fmt_metric(r.baseline_metric)}{base_note}")
     if r.best_id is None:
-        lines.append(f"best {r.metric}: - (no node has a usable metric)")
+        none = "no node meets the constraints" if r.counts.get("infeasible") or r.baseline_status == "infeasible" else (
+            "no node has a usable metric")
+        lines.append(f"best {r.metric}: - ({none})")
     else:
         lines.append(f"best {r.metric}: {fmt_metric(r.best_metric)} (node {r.best_id})")
     if r.improvement is not None:
         lines.append(f"improvement over the baseline: {fmt_delta(r.improvement)}{_pct(r.improvement_rel)}")
+    if r.baseline_values or r.best_values:
+        lines += ["", "## Metrics"]
+        for who, node_id, values in (("baseline", r.baseline_id, r.baseline_values), ("best", r.best_id, r.best_values)):
+            if values and not (who == "best" and r.best_id == r.baseline_id):
+                shown = ", ".join(f"{k} {format_value(k, v)}" for k, v in values.items())
+                lines.append(f"{who} (node {node_id}): {shown}")
     if r.best_path:
         lines += ["", "## Path from the baseline to the best"]
         for s in r.best_path:
@@ -372,6 +406,10 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
         lines.append(f"reason: {one_line(node.reason, 300)}")
     if node.exec_time is not None:
         lines.append(f"time: {node.exec_time:.3g} s")
+    if node.measured:
+        lines.append("measured: " + ", ".join(f"{k} {format_value(k, v)}" for k, v in node.measured.items()))
+    if node.metrics:
+        lines.append("metrics: " + ", ".join(f"{k} {v:.6g}" for k, v in node.metrics.items()))
     if node.meta.get("note"):
         lines.append(f"note: {one_line(str(node.meta['note']), 300)}")
     lines += ["", "plan:", node.plan.strip() or "-"]

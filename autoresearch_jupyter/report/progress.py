@@ -85,7 +85,8 @@ class ProgressPrinter(Callback):
                 self.best, self.best_id = best.metric, best.id
         p = self.protocol
         title = f"{self.name} ({run_id})" if self.name else run_id
-        head = (f"{verb} {title} · {p.direction} {p.metric} · {p.time_budget:g} s per node · "
+        bounds = f" · subject to {', '.join(p.constraints)}" if p.constraints else ""
+        head = (f"{verb} {title} · {p.direction} {p.metric}{bounds} · {p.time_budget:g} s per node · "
                 f"{self.steps} steps · proposer {info.get('proposer', '?')}")
         # the header wraps rather than cuts: what runs and where is worth its lines
         for line in textwrap.wrap(head, self._cols() - 1, subsequent_indent="  ", break_on_hyphens=False):

@@ -108,6 +108,8 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "added": added,
         "removed": removed,
         "usage": node.usage.to_dict() if node.usage is not None else None,
+        "metrics": {k: x for k, x in node.metrics.items() if finite(x) is not None},  # the script's other numbers
+        "measured": {k: x for k, x in node.measured.items() if finite(x) is not None},  # the runner's
         "v": v,
     }
     note = node.meta.get("note") or node.meta.get("policy")

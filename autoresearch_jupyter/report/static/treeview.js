@@ -6,7 +6,7 @@
 // CustomEvent "autoresearch:insert-node" with detail {nodeId, code, runId}; a listener that
 // inserts the cell calls event.preventDefault(). Without one, the code is copied instead.
 
-const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled"]);
+const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "infeasible"]);
 const LABEL = { timeout: "timed out" };
 const MAX_INDENT = 24;
 
@@ -392,6 +392,11 @@ export function mountTreeView(el, store, actions = {}) {
     out.push(facts);
     if (rec.reason) out.push(h("div", "ar-reason", rec.reason));
     if (rec.note) out.push(h("div", "ar-muted", rec.note));
+    const numbers = [
+      ...Object.entries(rec.measured || {}).map(([k, v]) => `${k} ${fmtMeasured(k, v)}`),
+      ...Object.entries(rec.metrics || {}).map(([k, v]) => `${k} ${fmt(v)}`),
+    ];
+    if (numbers.length) out.push(h("div", "ar-h", "Metrics"), h("div", "ar-metrics", numbers.join(" · ")));
     out.push(h("div", "ar-h", "Plan"), h("div", "ar-plan-text", rec.plan || "-"));
     if (rec.parent === null) {
       out.push(h("div", "ar-h", "Script"), h("pre", "ar-code", store.code(rec.id) ?? "(too large to show here)"));
@@ -400,6 +405,15 @@ export function mountTreeView(el, store, actions = {}) {
     }
     if (rec.tail) out.push(h("div", "ar-h", "Output (end)"), h("pre", "ar-tail", rec.tail));
     insp.replaceChildren(...out);
+  }
+
+  // The runner's measurements: sizes in MiB/GiB, times in seconds.
+  function fmtMeasured(name, value) {
+    if (name === "time") return `${value.toPrecision(3)} s`;
+    for (const [unit, scale] of [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]]) {
+      if (value >= scale) return `${(value / scale).toPrecision(3)} ${unit}`;
+    }
+    return `${value} B`;
   }
 
   function diffBlock(diff) {
