@@ -28,6 +28,7 @@ from ..executors import Executor, Job, JobResult, get_executor
 from . import measures
 from .guard import Guard, code_hash
 from .learn import Learned, load_for, start_proposal
+from .outcome import Outcome
 from ..store.journal import Journal
 from ..core.metrics import failure_reason, read_metric
 from ..core.node import Node, NodeSnapshot, Operator, Status
@@ -41,26 +42,6 @@ from ..core.tree import Tree, TreeSnapshot
 logger = logging.getLogger(__name__)
 
 _POLL = 0.25  # seconds between checks for stop requests while nodes run
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """How a search ended; ``tree`` is the final tree, a snapshot (it cannot change)."""
-
-    run_id: str
-    run_dir: Path
-    state: str  # finished | stopped | failed
-    reason: str | None
-    protocol: Protocol
-    tree: TreeSnapshot
-
-    @property
-    def best(self) -> Node | None:
-        return self.tree.best(self.protocol)
-
-    @property
-    def baseline(self) -> Node | None:
-        return self.tree.root
 
 
 class Search:
