@@ -1,7 +1,8 @@
-"""Benchmark the local executor: overhead per node, warm vs cold start, workers=2 vs 1.
+"""Benchmark the local executor: overhead per node, warm vs cold start, workers=2 vs 1, each
+with and without the bubblewrap sandbox, side by side.
 
-Run: ``python benchmarks/bench_executor.py [--quick]``; prints its figures (about a minute, or
-about 20 s with --quick). Needs scikit-learn for the warm-start part.
+Run: ``python benchmarks/bench_executor.py [--quick]``; prints its figures (about two minutes, or
+about 40 s with --quick). Needs scikit-learn for the warm-start part; the sandboxed rows need bwrap.
 """
 
 from __future__ import annotations
@@ -63,24 +64,43 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
 
 
+def sandbox_modes() -> list[str]:
+    from autoresearch_jupyter.executors._sandbox import probe
+
+    problem = probe()
+    if problem:
+        print(f"    (sandboxed rows skipped: {problem})")
+        return ["off"]
+    return ["off", "require"]
+
+
 def overhead(root: Path, n: int) -> None:
-    print(f"(1) overhead per node, a script that does nothing (median of {n})")
+    print(f"(1) overhead per node, a script that does nothing (median of {n}); sandbox off and on")
     job = node(root / "bare", "pass\n", 0)
     bare = []
     for _ in range(n):
         start = time.perf_counter()
         subprocess.run([sys.executable, "train.py"], cwd=job.workdir, check=True)
         bare.append(time.perf_counter() - start)
-    with LocalExecutor(warm="off") as ex:
-        cold, _ = timed_runs(ex, root / "cold", "pass\n", n)
-    with LocalExecutor(warm="on") as ex:
-        ex.start(warm_imports=[], env=SEED_ENV)
-        ex.wait_warm(60)
-        warm, _ = timed_runs(ex, root / "warm", "pass\n", n)
-    b, c, w = (statistics.median(x) for x in (bare, cold, warm))
-    print(f"    bare subprocess.run([python, script]) {ms(b)}")
-    print(f"    LocalExecutor cold submit->result     {ms(c)}   executor overhead {ms(c - b)}")
-    print(f"    LocalExecutor warm submit->result     {ms(w)}   vs bare          {ms(w - b)}")
+    b = statistics.median(bare)
+    print(f"    bare subprocess.run([python, script])  {ms(b)}")
+    medians: dict[tuple[str, str], float] = {}
+    for mode in sandbox_modes():
+        with LocalExecutor(warm="off", sandbox=mode) as ex:
+            cold, _ = timed_runs(ex, root / f"cold-{mode}", "pass\n", n)
+        with LocalExecutor(warm="on", sandbox=mode) as ex:
+            ex.start(warm_imports=[], env=SEED_ENV, workspace=root / f"warm-{mode}")
+            ex.wait_warm(60)
+            warm, _ = timed_runs(ex, root / f"warm-{mode}", "pass\n", n)
+        c, w = statistics.median(cold), statistics.median(warm)
+        medians[mode, "cold"], medians[mode, "warm"] = c, w
+        label = "sandboxed" if mode != "off" else "no sandbox"
+        print(f"    {label:<10} cold submit->result       {ms(c)}   vs bare {ms(c - b)}")
+        print(f"    {label:<10} warm submit->result       {ms(w)}   vs bare {ms(w - b)}")
+    if ("require", "cold") in medians:
+        for kind in ("cold", "warm"):
+            extra = medians["require", kind] - medians["off", kind]
+            print(f"    sandbox cost per node, {kind}: {ms(extra)}  (target <= 20 ms)")
 
 
 def warm_vs_cold(root: Path, n: int) -> None:
@@ -89,28 +109,32 @@ def warm_vs_cold(root: Path, n: int) -> None:
     except ImportError:
         print("(2) warm vs cold: skipped (scikit-learn is not installed)")
         return
-    print(f"(2) warm vs cold, LogisticRegression on load_digits, 3-fold CV (median of {n})")
-    with LocalExecutor(warm="off") as ex:
-        cold, cold_tails = timed_runs(ex, root / "skcold", SKLEARN, n)
-    rows = [("cold", cold, 0.0)]
-    tails = [cold_tails]
-    for label, submodules in (("warm, root imports", False), ("warm, dotted imports", True)):
-        with LocalExecutor(warm="on") as ex:
+    print(f"(2) warm vs cold, LogisticRegression on load_digits, 3-fold CV (median of {n}); sandbox off and on")
+    rows = []
+    tails = []
+    for mode in sandbox_modes():
+        label = "sandboxed" if mode != "off" else "no sandbox"
+        with LocalExecutor(warm="off", sandbox=mode) as ex:
+            cold, cold_tails = timed_runs(ex, root / f"skcold-{mode}", SKLEARN, n)
+        tails.append(cold_tails)
+        with LocalExecutor(warm="on", sandbox=mode) as ex:
             start = time.perf_counter()
-            ex.start(warm_imports=top_level_imports(SKLEARN, submodules=submodules), env=SEED_ENV)
+            ex.start(warm_imports=top_level_imports(SKLEARN, submodules=True), env=SEED_ENV,
+                     workspace=root / f"skwarm-{mode}")
             ex.wait_warm(120)
             preload = time.perf_counter() - start
-            times, warm_tails = timed_runs(ex, root / label.replace(" ", "").replace(",", ""), SKLEARN, n)
-        rows.append((label, times, preload))
+            warm, warm_tails = timed_runs(ex, root / f"skwarm-{mode}", SKLEARN, n)
         tails.append(warm_tails)
-    base = statistics.median(cold)
-    for label, times, preload in rows:
-        median = statistics.median(times)
-        extra = f"   preload {preload:.2f} s once" if preload else ""
-        print(f"    {label:<22} {median:6.3f} s   {base / median:5.2f}x faster than cold{extra}")
+        rows.append((label, statistics.median(cold), statistics.median(warm), preload))
+    for label, cold, warm, preload in rows:
+        print(f"    {label:<10} cold {cold:6.3f} s   warm {warm:6.3f} s   {cold / warm:5.2f}x faster warm"
+              f"   preload {preload:.2f} s once")
+    if len(rows) == 2:
+        print(f"    sandbox cost: cold {ms(rows[1][1] - rows[0][1])}, warm {ms(rows[1][2] - rows[0][2])}"
+              f"; sandboxed warm vs unsandboxed cold {rows[0][1] / rows[1][2]:.2f}x")
     metrics = {line for group in tails for tail in group for line in tail.splitlines() if "val_acc" in line}
     same = "yes" if len(metrics) == 1 else "NO"
-    print(f"    metric identical cold and warm: {same} ({', '.join(sorted(metrics))})")
+    print(f"    metric identical cold and warm, with and without the sandbox: {same} ({', '.join(sorted(metrics))})")
 
 
 def throughput(root: Path, nodes: int) -> None:
@@ -134,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-executor-") as tmp:
         root = Path(tmp)
         overhead(root / "overhead", 10 if args.quick else 40)
-        warm_vs_cold(root / "warm", 2 if args.quick else 4)
+        warm_vs_cold(root / "warm", 3 if args.quick else 5)
         throughput(root / "throughput", 4 if args.quick else 8)
 
 

@@ -58,6 +58,11 @@ class Reply:
     refusal: str | None = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     error: str = "scripted error"
+    # Chaos, for the client's robustness tests:
+    raw: bytes | None = None  # send this body as it is (with ``status`` and ``content_type``)
+    content_type: str = "application/json"
+    drip: float = 0.0  # seconds between single bytes of the body
+    cut: bool = False  # announce the full length, send half the body and close the connection
 
 
 Entry = Union[Reply, str, Callable[[dict[str, Any]], Union[Reply, str]]]  # noqa: UP007 (a runtime alias)
@@ -96,6 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake._next(body, dict(self.headers))
         if reply.delay and fake._stopping.wait(reply.delay):
             return
+        if reply.raw is not None or reply.drip or reply.cut:
+            self._chaos(reply, fake)
+            return
         if reply.status != 200:
             headers = reply.headers or {"retry-after-ms": "10"}
             self._send(reply.status, {"error": {"message": reply.error, "type": "scripted", "code": None}}, headers)
@@ -116,6 +124,37 @@ class _Handler(BaseHTTPRequestHandler):
                              "total_tokens": prompt + completion}
         fake.served.append((prompt, completion) if reply.usage else (0, 0))
         self._send(200, data, reply.headers)
+
+    def _chaos(self, reply: Reply, fake: FakeOpenAI) -> None:
+        payload = reply.raw
+        if payload is None:
+            message = {"role": "assistant", "content": reply.content, "refusal": None}
+            payload = json.dumps({
+                "id": "chatcmpl-chaos", "object": "chat.completion", "created": int(time.time()), "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            }).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("content-type", reply.content_type)
+            self.send_header("content-length", str(len(payload)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if reply.cut:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if not reply.drip:
+                self.wfile.write(payload)
+                return
+            for i in range(len(payload)):
+                self.wfile.write(payload[i : i + 1])
+                self.wfile.flush()
+                if fake._stopping.wait(reply.drip):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, status: int, data: dict[str, Any], headers: dict[str, str]) -> None:
         payload = json.dumps(data).encode()

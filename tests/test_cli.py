@@ -168,7 +168,8 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path, score_script):
     resumed = cli("resume", "k9", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     after = RunDir.open(journal.parent).load()
-    assert after.state == "finished" and len(after.tree) == 11
+    searched = [n for n in after.tree if n.operator.value != "ablate"]  # ablation runs come on top
+    assert after.state == "finished" and len(searched) == 11
     assert all(n.status.is_finished() for n in after.tree)
     for node_id, (metric, status) in finished.items():
         assert (after.tree[node_id].metric, after.tree[node_id].status) == (metric, status)
@@ -179,21 +180,41 @@ def test_kill_9_then_resume_loses_and_reruns_nothing(tmp_path, score_script):
     assert after.tree.best(RunDir.open(journal.parent).protocol).metric == max(n.metric for n in kept)
 
 
-def test_local_modules_import_and_relative_data_needs_cwd(tmp_path):
+def base_metric(proc: subprocess.CompletedProcess[str]) -> str:
+    base = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith("base "))
+    return base.split()[3]
+
+
+def test_scripts_find_their_files_as_they_are_and_the_cwd_hint_only_when_it_helps(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "helpers.py").write_text("def score(k):\n    return -abs(k - 3)\n")
     (project / "data.txt").write_text("5\n")
     (project / "train.py").write_text(
-        "from helpers import score\nk = 1\nbonus = int(open('data.txt').read())\nprint(f'acc: {score(k) + bonus}')\n"
+        "import os\nfrom helpers import score\nk = 1\nbonus = int(open('data.txt').read())\n"
+        "here = int(open(os.path.join(os.path.dirname(__file__), 'data.txt')).read())\n"
+        "print(f'acc: {score(k) + bonus + here - 5}')\n"
+    )
+    # Data next to the script, found through the working directory and through __file__: no --cwd needed.
+    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert base_metric(proc) == "3"
+    assert (project / "data.txt").read_text() == "5\n" and not (project / "output.log").exists()
+    # Data that only exists where the CLI was started: the hint names --cwd, and --cwd works.
+    (tmp_path / "other.txt").write_text("5\n")
+    (project / "train.py").write_text(
+        "from helpers import score\nk = 1\nbonus = int(open('other.txt').read())\nprint(f'acc: {score(k) + bonus}')\n"
     )
     proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", cwd=tmp_path)
     assert_one_line_error(proc, "FileNotFoundError", "--cwd")
-    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", "--cwd", "project",
+    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", "--cwd", ".",
                cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    base = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith("base "))
-    assert base.split()[3] == "3"  # helpers imported from the script's folder, data read from --cwd
+    assert base_metric(proc) == "3"
+    # A file that exists nowhere: no --cwd hint, it would not help.
+    (project / "train.py").write_text("k = 1\nopen('nowhere.txt').read()\nprint(f'acc: {k}')\n")
+    proc = cli("run", "project/train.py", "--metric", "acc", "--maximize", "--steps", "2", cwd=tmp_path)
+    assert proc.returncode == 1 and "FileNotFoundError" in proc.stderr and "--cwd" not in proc.stderr
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):

@@ -28,8 +28,15 @@ def make_job(tmp_path: Path, code: str, *, node_id: int = 0, timeout: float = 20
                env={"AUTORESEARCH_NODE_ID": str(node_id), **(env or {})})
 
 
+# The process-tree tests here record pids from inside the script and check them from outside:
+# they test the killing that works without bubblewrap (sandbox="off"; a sandbox's pids are its own
+# namespace's). tests/test_sandbox.py checks the same attacks under the sandbox.
+NO_SANDBOX = {"sandbox": "off"}
+
+
 def run(tmp_path: Path, code: str, *, timeout: float = 20.0, env=None, **settings) -> JobResult:
     settings.setdefault("warm", "off")
+    settings.setdefault("sandbox", "off")
     with LocalExecutor(**settings) as ex:
         return ex.submit(job=make_job(tmp_path, code, timeout=timeout, env=env)).result(timeout=60)
 
@@ -197,7 +204,7 @@ def test_env_helpers() -> None:
 
 
 def test_cancel_running_and_queued_jobs(tmp_path: Path) -> None:
-    with LocalExecutor(workers=1, warm="off", grace=0.5) as ex:
+    with LocalExecutor(workers=1, warm="off", grace=0.5, **NO_SANDBOX) as ex:
         first = make_job(tmp_path, TREE + "import time\ntime.sleep(100)\n", node_id=1)
         running = ex.submit(job=first)
         queued = ex.submit(job=make_job(tmp_path, "print('never')", node_id=2))
@@ -214,7 +221,7 @@ def test_cancel_running_and_queued_jobs(tmp_path: Path) -> None:
 
 
 def test_close_kills_running_jobs_and_is_idempotent(tmp_path: Path) -> None:
-    ex = LocalExecutor(warm="off", grace=0.5)
+    ex = LocalExecutor(warm="off", grace=0.5, **NO_SANDBOX)
     job = make_job(tmp_path, TREE + "import time\ntime.sleep(100)\n")
     future = ex.submit(job=job)
     wait_for(job.workdir / "output.log", "started")
@@ -292,7 +299,7 @@ from pathlib import Path
 from autoresearch_jupyter.executors import Job
 from autoresearch_jupyter.executors.local import LocalExecutor
 workdir, how, warm = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-ex = LocalExecutor(warm=warm, grace=0.5)
+ex = LocalExecutor(warm=warm, grace=0.5, sandbox="off")
 ex.start(warm_imports=["json"])
 ex.submit(job=Job(node_id=0, script=workdir / "train.py", workdir=workdir, timeout=100, env={}))
 log = workdir / "output.log"

@@ -126,7 +126,7 @@ def test_envelope_contract() -> None:
         "counts", "kept", "reverted", "branches", "max_depth", "backtracks", "baseline_id",
         "baseline_status", "baseline_metric", "best_id", "best_metric", "improvement",
         "improvement_rel", "best_path", "failures", "reverted_changes", "usage", "constraints",
-        "baseline_values", "best_values"}
+        "baseline_values", "best_values", "trust"}
     assert set(env["data"]["best_path"][0]) == {"node_id", "operator", "plan", "metric", "delta"}
     assert set(env["data"]["failures"][0]) == {"reason", "count", "node_ids"}
     assert set(env["data"]["reverted_changes"][0]) == {"node_id", "parent", "plan", "metric", "delta"}

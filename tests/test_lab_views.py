@@ -53,7 +53,7 @@ def test_a_cli_run_with_kept_reverted_and_failed_nodes(tmp_path):
     views = RunViews()
     data = assert_same(views, run_dir)
     assert data["view"]["state"] == "finished" and not data["view"]["live"]
-    assert data["view"]["meta"]["nodes"] == 9
+    assert data["view"]["meta"]["done"] == 8 and data["view"]["meta"]["nodes"] >= 9  # ablation runs on top
     assert {r["kind"] for r in data["records"]} >= {"kept", "reverted"}
     summary, error = views.summary(run_dir)
     assert error is None and summary == data["view"]

@@ -75,7 +75,7 @@ def test_search_runs_llm_nodes_and_records_usage(tmp_path, server):
     outcome = search(tmp_path, server).run()
     assert outcome.state == "finished", outcome.reason
     tree = RunDir.open(outcome.run_dir).load().tree  # what the journal says, not memory
-    nodes = [n for n in tree if n.id]
+    nodes = [n for n in tree if n.id and n.operator is not Operator.ABLATE]  # ablation runs come after
     assert len(nodes) == 4 and all(n.status is Status.OK and n.kept for n in nodes)
     assert [n.operator for n in nodes][:3] == [Operator.DRAFT] * 3  # start broad
     assert tree.best(outcome.protocol).metric > tree[0].metric
@@ -107,7 +107,7 @@ def test_endpoint_down_fails_cleanly_and_the_run_resumes(tmp_path, server):
     assert [n.status for n in replay.tree] == [Status.OK, Status.OK]  # the journal is intact
     server.default = improving()
     resumed = Search.resume(run).run()
-    assert resumed.state == "finished" and len(resumed.tree) == 5
+    assert resumed.state == "finished" and sum(n.operator is not Operator.ABLATE for n in resumed.tree) == 5
     assert usage_totals(resumed.tree).prompt_tokens == 500 * 4  # totals survive the resume
 
 
@@ -137,7 +137,7 @@ def test_cli_run_with_the_llm_proposer(tmp_path, server):
     assert run_dir.settings["goal"] == "a large score"
     tree = run_dir.load().tree
     assert sum(bool(n.kept) for n in tree if n.id) == 4 and run.best_metric > tree[0].metric
-    assert all(n.usage is not None for n in tree if n.id)
+    assert all(n.usage is not None for n in tree if n.id and n.operator is not Operator.ABLATE)
     body = server.requests[0]
     assert body["model"] == "any-name" and "tools" not in body
     assert "READ-ONLY" in body["messages"][1]["content"] and "return float(x)" in body["messages"][1]["content"]

@@ -121,6 +121,9 @@ def test_loading_the_extension_imports_no_engine():
     ("--metric 9lives --maximize", ["metric"]),
     ("--metric score --maximize --cwd does/not/exist", ["--cwd"]),
     ("--metric score --maximize --warm sometimes", ["--warm"]),
+    ("--metric score --maximize --replicates 0", ["--replicates"]),
+    ("--metric score --maximize --replicates lots", ["--replicates", "auto"]),
+    ("--metric score --maximize --noise-k -3", ["--noise-k"]),
 ])
 def test_bad_options_are_one_line_usage_errors(ip, tmp_path, line, words):
     with pytest.raises(UsageError) as info:
@@ -247,7 +250,7 @@ def test_a_blocking_run_returns_the_run_and_keeps_it_in_the_namespace(ip, tmp_pa
     run = ip.run_cell_magic("autoresearch", RUN + " --steps 4 --name 'first run'", CELL)
     assert ip.user_ns["autoresearch_run"] is run
     assert run.state == "finished" and run.id == runs_in(tmp_path)[0].id and run.name == "first run"
-    assert [n.id for n in run.nodes] == [0, 1, 2, 3, 4]
+    assert [n.id for n in run.nodes if n.operator.value != "ablate"] == [0, 1, 2, 3, 4]
     assert run.best.metric == max(n.metric for n in run.nodes if n.kept or n.id == 0)
     assert "x =" in run.best.code
     assert run.nodes[0].code.strip() == CELL.strip()  # no setup registered: the cell alone
@@ -415,7 +418,8 @@ def test_background_run_stop_then_resume_finishes(ip, tmp_path):
     resumed = ip.run_line_magic("autoresearch", f"resume {run.id} --steps 6")
     assert resumed.state == "finished" and ip.user_ns["autoresearch_run"] is resumed
     after = RunDir.open(run.path).load()
-    assert after.state == "finished" and len(after.tree) == max(7, len(replay.tree))
+    searched = [n for n in after.tree if n.operator.value != "ablate"]  # ablation runs come on top
+    assert after.state == "finished" and len(searched) == max(7, len(replay.tree))
     starts = [json.loads(line)["id"] for line in (run.path / "journal.jsonl").read_text().splitlines()
               if '"node_started"' in line]
     assert all(starts.count(i) == 1 for i in done)  # finished nodes did not run again
@@ -643,4 +647,5 @@ def test_show_and_resume_load_the_existing_tree_into_a_view(widget_ip, monkeypat
     assert not view._meta["can_stop"] and view._meta["can_export"]
     resumed = widget_ip.run_line_magic("autoresearch", f"resume {run.id} --steps 4")
     live = shown[-1]
-    assert live is resumed.view and live.state == "finished" and sorted(live.node_ids()) == [0, 1, 2, 3, 4]
+    assert live is resumed.view and live.state == "finished" and sorted(live.node_ids())[:5] == [0, 1, 2, 3, 4]
+    assert all(resumed.tree[i].operator.value == "ablate" for i in sorted(live.node_ids())[5:])

@@ -57,8 +57,11 @@ def test_time_is_measured_and_the_fast_variant_wins_whatever_the_script_prints(t
     base = nodes[0]
     [fast] = by_choice(data["nodes"], "fast")
     assert data["best"] == fast["id"]
-    assert base["metric"] == base["measured"]["time"] >= 0.95  # the busy loop ran a second
-    assert fast["metric"] == fast["measured"]["time"] < 0.6
+    # time is noisy, so the baseline ran several times (the noise floor) and its metric is their mean
+    runs = base["samples"] or [base["measured"]["time"]]
+    assert base["metric"] == pytest.approx(sum(runs) / len(runs)) and base["metric"] >= 0.95  # a busy second
+    assert abs(base["measured"]["time"] - base["metric"]) < 0.3
+    assert fast["metric"] < 0.6 and fast["measured"]["time"] < 0.6
     assert "time" not in base["metrics"] and base["metrics"]["val_acc"] == 0.98  # printed time is not a metric
     for node in nodes.values():
         assert node["measured"]["peak_memory"] > 1 << 20  # recorded for every node, whatever the objective

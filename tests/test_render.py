@@ -55,8 +55,8 @@ def test_text_tree_every_node_best_and_path() -> None:
     for node in tree:
         line_of(text, node.id)
     assert line_of(text, 0) == "* 0 baseline ok 0.8  baseline"
-    assert line_of(text, 6) == "    ├── * 6 improve ok 0.9 (+0.05) kept best  wider hidden layer"
-    assert line_of(text, 5).startswith("└── * 5 improve ok 0.85 (+0.05) kept")
+    assert line_of(text, 6) == "    ├── * 6 improve ok 0.9 (+0.05) improved best  wider hidden layer"
+    assert line_of(text, 5).startswith("└── * 5 improve ok 0.85 (+0.05) improved")
     assert line_of(text, 1) == "├── 1 improve ok 0.83 (+0.03) reverted  lower the learning rate"
     assert line_of(text, 2).startswith("├── 2 improve buggy  change 2")
     assert line_of(text, 9) == "│   └── 9 debug buggy  guard the division"
@@ -87,7 +87,7 @@ def test_text_tree_deep_chain_is_iterative_and_fast() -> None:
     assert time.perf_counter() - start < 2.0
     lines = text.splitlines()
     assert len(lines) == 2001
-    assert "1999 improve ok 1999 (+1) kept best" in lines[-1]
+    assert "1999 improve ok 1999 (+1) improved best" in lines[-1]
     assert max(len(ln) for ln in lines) < 250  # guides beyond a depth are elided, not quadratic
     assert lines[-1].startswith("⋯ ")
 
@@ -197,7 +197,7 @@ def test_minimize_marks_lowest() -> None:
     add(t, 1, 0, Status.OK, 0.3, kept=True)
     add(t, 2, 0, Status.OK, 0.6, kept=False)
     text = render.render_text_tree(t, Protocol(metric="loss", maximize=False))
-    assert "1 improve ok 0.3 (-0.2) kept best" in text and "best" not in line_of(text, 2)
+    assert "1 improve ok 0.3 (-0.2) improved best" in text and "best" not in line_of(text, 2)
 
 
 def test_multiple_roots_are_all_drawn() -> None:
@@ -208,7 +208,7 @@ def test_multiple_roots_are_all_drawn() -> None:
                kept=True))
     text = render.render_text_tree(t, MAX)
     assert text.splitlines()[1:] == [
-        "0 draft ok 0.1  a", "* 1 draft buggy  b", "└── * 2 debug ok 0.2 kept best  c"]
+        "0 draft ok 0.1  a", "* 1 draft buggy  b", "└── * 2 debug ok 0.2 improved best  c"]
 
 
 def test_svg_fallback_when_package_missing(monkeypatch) -> None:

@@ -185,7 +185,8 @@ def test_a_trait_is_checked_like_its_option():
     settings = magics.configured()
     assert settings.policy.debug_prob == 0.5 and settings.executor.memory_limit == 2 * 2**30
     assert settings.executor.gpus == ("0", "1")
-    assert check_option("workers", 0) == 0 and RunSettings.from_options({"workers": 0}).executor.workers == 1
+    with pytest.raises(AutoResearchError, match="--workers must be a positive integer"):  # not silently 1
+        RunSettings.from_options({"workers": 0})
 
 
 # ---- run.json --------------------------------------------------------------------------------

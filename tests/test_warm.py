@@ -76,7 +76,7 @@ def test_warm_failures_look_like_cold_ones(tmp_path: Path) -> None:
 
 
 def test_warm_job_timeout_kills_its_tree(tmp_path: Path) -> None:
-    with LocalExecutor(warm="on", grace=0.5) as ex:
+    with LocalExecutor(warm="on", grace=0.5, sandbox="off") as ex:  # pids from inside: see test_sandbox.py
         ex.start(warm_imports=["json"], env=SEED_ENV)
         job = make_job(tmp_path, TREE + "while True:\n    pass\n", timeout=1.5, env=SEED_ENV)
         result = ex.submit(job=job).result(timeout=30)
@@ -131,7 +131,7 @@ def test_memory_limit_applies_to_warm_jobs(tmp_path: Path) -> None:
 
 def test_dead_zygote_falls_back_to_cold(tmp_path: Path) -> None:
     with LocalExecutor(warm="on") as ex:
-        ex.start(warm_imports=["json"])
+        ex.start(warm_imports=["json"], workspace=tmp_path)  # where jobs' folders are: no restart for them
         assert ex.wait_warm(30)
         os.kill(ex.warm_pid, signal.SIGKILL)
         time.sleep(0.1)
@@ -190,7 +190,7 @@ def test_many_quick_warm_jobs(tmp_path: Path) -> None:
 
 
 def test_zygote_dying_during_a_job(tmp_path: Path) -> None:
-    with LocalExecutor(warm="on", grace=0.5) as ex:
+    with LocalExecutor(warm="on", grace=0.5, sandbox="off") as ex:  # pids from inside: see test_sandbox.py
         ex.start(warm_imports=["json"])
         job = make_job(tmp_path, TREE + "time.sleep(100)\n")
         future = ex.submit(job=job)

@@ -18,7 +18,7 @@ from ..core.errors import AutoResearchError, with_options
 
 logger = logging.getLogger("autoresearch_jupyter.cli")
 
-COMMANDS = ("run", "ls", "show", "tree", "export", "resume", "import_aide")
+COMMANDS = ("run", "ls", "show", "tree", "export", "resume", "ablate", "import_aide")
 
 
 class _Parser(argparse.ArgumentParser):

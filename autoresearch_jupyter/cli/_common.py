@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..core.argtypes import non_negative_int, positive_float  # noqa: F401 - re-exported for commands
+from ..core.argtypes import non_negative_int, positive_float, positive_int  # noqa: F401 - re-exported for commands
 from ..core.errors import AutoResearchError
 from ..core.settings import default_runs_dir
 from ..store.runs import RunDir, resolve_run
@@ -36,7 +36,11 @@ def print_json(data: Any) -> None:
 
 
 def write_output(path: Path, text: str) -> None:
+    """Atomically (a full disk leaves no half file), with one line naming the path on failure."""
+    from ..core.errors import StorageError
+    from ..store.runs import atomic_write
+
     try:
-        path.write_text(text)
+        atomic_write(path, text)
     except OSError as err:
-        raise AutoResearchError(f"cannot write {path}: {err.strerror}") from None
+        raise StorageError.from_os_error(err, path) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..report import export
 from ..report.lessons import read_or_write, render_lessons_text
@@ -23,8 +24,11 @@ def run(args: argparse.Namespace) -> int:
     run_dir = open_run(args)
     replay = run_dir.load()
     tree, protocol = replay.tree, run_dir.protocol
-    for warning in replay.warnings:
-        print(f"warning: {warning}")
+    for warning in replay.warnings:  # stderr: --json output stays JSON
+        print(f"warning: {warning}", file=sys.stderr)
+    if not replay.verified and replay.events_count:
+        print(f"note: run {run_dir.id} is unverified: written before run records were hash-chained",
+              file=sys.stderr)
     if args.node is not None:
         if args.node not in tree:
             raise NodeNotFoundError(f"run {run_dir.id} has no node {args.node} (nodes 0-{len(tree) - 1})")

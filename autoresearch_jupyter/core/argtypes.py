@@ -40,6 +40,13 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    value = int(_parse(text, int, "an integer"))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def integer(text: str) -> int:
     """Any integer; RunSettings checks the bounds (one message for every face)."""
     return int(_parse(text, int, "an integer"))

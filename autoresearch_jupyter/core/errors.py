@@ -51,6 +51,14 @@ class BaselineError(AutoResearchError):
     """The baseline failed, timed out or printed no metric: the search needs a working baseline."""
 
 
+class AmbiguousMetricError(BaselineError):
+    """The baseline prints several metrics whose names contain the requested one, but not it."""
+
+
+class AblationError(AutoResearchError):
+    """A run cannot be ablated: it has no best node beyond its baseline."""
+
+
 class RunNotFoundError(AutoResearchError):
     """No run with that id or name exists under the runs directory."""
 
@@ -81,3 +89,31 @@ class ProposerError(AutoResearchError):
 
 class BudgetExhaustedError(AutoResearchError):
     """A token or cost budget of the run is spent; the search ends normally."""
+
+
+class StorageError(AutoResearchError):
+    """A write failed on this machine (disk full, read-only, no permission): the run stops; resume later."""
+
+    STORAGE_ERRNOS = frozenset({28, 30, 13, 122, 5, 1})  # ENOSPC, EROFS, EACCES, EDQUOT, EIO, EPERM
+
+    @classmethod
+    def from_os_error(cls, err: OSError, path: object = None) -> "StorageError":
+        """One line naming the path, the reason and the free space left where it is."""
+        import shutil
+        from pathlib import Path
+
+        where = Path(str(path if path is not None else (err.filename or ".")))
+        probe = where
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+            space = f"{free / 2**20:.1f} MiB free" if free < 2**30 else f"{free / 2**30:.1f} GiB free"
+        except OSError:
+            space = "free space unknown"
+        reason = err.strerror or str(err)
+        return cls(f"cannot write {where}: {reason} ({space} on its file system)")
+
+    @classmethod
+    def is_storage(cls, err: BaseException) -> bool:
+        return isinstance(err, OSError) and err.errno in cls.STORAGE_ERRNOS

@@ -177,7 +177,7 @@ def protocol_differences(held: dict[str, Any], protocol: Protocol) -> list[str]:
 def _trust() -> Any:
     """The noise floor and ablation module where this version has one (None otherwise)."""
     try:
-        from . import noise  # type: ignore[attr-defined]
+        from . import noise
     except ImportError:
         return None
     return noise

@@ -3,6 +3,10 @@
 A script either prints ``name: value`` / ``name=value`` (the last such line wins) or calls
 ``report(name=value)``, which writes JSON to ``$AUTORESEARCH_RESULT``; the JSON wins. A script
 that failed is described by ``failure_reason`` from the tail of its output.
+
+The name is matched as a whole token: ``train-logloss``, ``eval_val_acc`` and ``val_acc_std``
+are other metrics, not ``logloss`` or ``val_acc``. Several pairs may share a line, as in
+xgboost's ``[1] eval-logloss:0.13776 train-logloss:0.13654``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,34 @@ from typing import Any, Iterable
 _NUMBER = r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf(?:inity)?)"
 
 
+_TOKEN = r"[\w.\-/]"  # characters a metric name is made of (METRIC_NAME in protocol.py)
+_ANY_PAIR = re.compile(rf"(?<!{_TOKEN})([A-Za-z_]{_TOKEN}*)\s*[:=]\s*{_NUMBER}(?![\w.])", re.IGNORECASE)
+
+
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w.]){re.escape(name)}\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
+    return re.compile(rf"(?<!{_TOKEN}){re.escape(name)}\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
+
+
+def similar_names(text: str, name: str) -> list[str]:
+    """Metric-like names in ``text`` (``other: <number>``) that contain ``name`` but are not it,
+    sorted: ``eval-logloss`` and ``train-logloss`` for ``logloss``."""
+    want = name.lower()
+    found = {m.group(1) for m in _ANY_PAIR.finditer(text)}
+    return sorted(n for n in found if want in n.lower() and n.lower() != want)
+
+
+def ambiguity(text: str, name: str) -> str | None:
+    """One line when ``name`` is not printed as itself but several names containing it are."""
+    if parse_metric(text, name) is not None:
+        return None
+    names = similar_names(text, name)
+    if len(names) < 2:
+        return None
+    listed = ", ".join(names[:-1]) + " or " + names[-1]
+    return (
+        f"metric '{name}' is ambiguous: the output has {len(names)} metrics containing it; "
+        f"did you mean {listed}? (give the exact name)"
+    )
 
 
 def parse_metric(text: str, name: str) -> float | None:
@@ -47,7 +77,9 @@ def read_metric(*, name: str, output: str, result_path: Path | None = None) -> t
     if value is None:
         value = parse_metric(output, name)
     if value is None:
-        return None, f"no metric: the output has no '{name}: <number>' line and report() was not called"
+        near = similar_names(output, name)
+        hint = f" (did you mean {' or '.join(near[:3])}?)" if near else ""
+        return None, f"no metric: the output has no '{name}: <number>' line and report() was not called{hint}"
     try:
         number = float(value)
     except (TypeError, ValueError):

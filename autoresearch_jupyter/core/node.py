@@ -45,6 +45,7 @@ class Operator(str, enum.Enum):
     DRAFT = "draft"  # a fundamentally different approach, from the baseline
     IMPROVE = "improve"  # one atomic change to a working node
     DEBUG = "debug"  # a fix for a failed node
+    ABLATE = "ablate"  # the best with changes left out, to find which ones matter (never kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +86,12 @@ class Node:
     """Every ``name: value`` the script printed or passed to report() (at most 32 names)."""
     measured: dict[str, float] = dataclasses.field(default_factory=dict)
     """What the runner measured, whatever the script says: time (s), peak_memory, gpu_memory (bytes)."""
+    samples: list[float] = dataclasses.field(default_factory=list)
+    """The metric of each run of this node when it ran more than once (noise floor, confirmation);
+    ``metric`` is then their mean."""
+    new_best: bool | None = None
+    """True when this node became the run's best as it finished (``kept`` only means it beat its
+    parent); None while unfinished and for nodes from before the field existed."""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Proposer- and policy-specific facts (the mutate move, a backtrack note); JSON-safe values."""
 

@@ -21,6 +21,8 @@ END_MARK = re.compile(r"^\s*#\s*autoresearch:\s*end\b", re.IGNORECASE)
 METRIC_NAME = re.compile(r"^[A-Za-z_][\w.\-/]*$")
 
 PROTOCOL_VERSION = 1
+MAX_REPLICATES = 10
+AUTO_REPLICATES = 5  # runs of a noisy baseline under replicates="auto"
 
 
 def frozen_spans(code: str) -> list[tuple[int, int]]:
@@ -67,6 +69,11 @@ class Protocol:
     smoke_budget: float = 10.0
     constraints: tuple[str, ...] = ()
     """Bounds every counted node meets (``peak_memory<2G``); see constraints.py."""
+    replicates: int | str = "auto"
+    """Baseline runs that measure the noise floor: ``auto`` (two, up to MAX_REPLICATES when they
+    differ) or a fixed count; a would-be new best on a noisy run is re-run as often."""
+    noise_k: float = 2.0
+    """On a noisy run a change must beat its parent by more than ``noise_k`` standard deviations."""
     version: int = PROTOCOL_VERSION
 
     def __post_init__(self) -> None:
@@ -89,6 +96,16 @@ class Protocol:
         parsed = parse_constraints(tuple(self.constraints))
         object.__setattr__(self, "constraints", tuple(c.text for c in parsed))
         object.__setattr__(self, "_parsed", parsed)
+        if isinstance(self.replicates, bool) or not (
+            self.replicates == "auto" or (isinstance(self.replicates, int) and 1 <= self.replicates <= MAX_REPLICATES)
+        ):
+            raise ProtocolError(
+                f"--replicates must be 'auto' or a whole number from 1 to {MAX_REPLICATES}, got {self.replicates!r}"
+            )
+        if isinstance(self.noise_k, bool) or not (
+            isinstance(self.noise_k, (int, float)) and math.isfinite(self.noise_k) and 0 <= self.noise_k <= 10
+        ):
+            raise ProtocolError(f"--noise-k must be a number from 0 to 10 (standard deviations), got {self.noise_k!r}")
         if not self.frozen_hash:
             object.__setattr__(self, "frozen_hash", _hash_blocks(self.frozen))
 
@@ -119,10 +136,21 @@ class Protocol:
         """True if metric ``a`` is strictly better than ``b`` in the protocol's direction."""
         return a > b if self.maximize else a < b
 
-    def improves(self, child: float, parent: float) -> bool:
-        """True if ``child`` beats ``parent`` by more than ``min_delta``: the keep-or-revert rule."""
+    def improves(self, child: float, parent: float, sigma: float = 0.0) -> bool:
+        """True if ``child`` beats ``parent`` by more than the noise floor: the keep-or-revert rule.
+
+        The floor is ``max(min_delta, noise_k * sigma)``; a tie (up to float rounding) never counts.
+        """
         gain = child - parent if self.maximize else parent - child
-        return gain > self.min_delta
+        return gain > self.threshold(sigma) + 1e-12 * max(1.0, abs(parent))
+
+    def threshold(self, sigma: float = 0.0) -> float:
+        """The smallest gain that counts, given the measured noise ``sigma`` (0 when deterministic)."""
+        return max(self.min_delta, self.noise_k * sigma)
+
+    def gain(self, child: float, parent: float) -> float:
+        """How much better ``child`` is than ``parent`` (negative when worse), whatever the direction."""
+        return child - parent if self.maximize else parent - child
 
     def sort_key(self, metric: float) -> float:
         """A key for which smaller is better, whatever the direction."""
@@ -153,4 +181,5 @@ class Protocol:
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["frozen"] = tuple(kwargs.get("frozen", ()))
         kwargs["constraints"] = tuple(kwargs.get("constraints", ()))
+        kwargs.setdefault("replicates", 1)  # runs from before the noise floor ran the baseline once
         return cls(**kwargs)

@@ -137,6 +137,8 @@ class Option:
             return "a metric name"
         if self.name == "direction":
             return "a flag"
+        if self.name == "replicates":
+            return "auto or a whole number from 1 to 10"
         return _what(self)
 
     def describe(self) -> dict[str, Any]:
@@ -203,8 +205,9 @@ def _convert(option: Option, value: Any) -> Any:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise bad()
-        parts = [p for item in items for p in str(item).split(",")]  # repeated options: "a,b" "c"
-        return tuple(p.strip() for p in parts if p.strip())
+        if spec.repeat:  # each occurrence may itself be a comma-separated list
+            items = [part for item in items for part in str(item).split(",")]
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if kind is bool:
         if not isinstance(value, bool):
             raise bad()
@@ -257,6 +260,16 @@ def _validate(obj: Any) -> None:
 # ---- the groups ----------------------------------------------------------------------------
 
 
+def parse_replicates(value: Any) -> int | str:
+    """``auto`` or a whole number from 1 to 10 (text or int); ProtocolError otherwise."""
+    text = str(value).strip().lower() if not isinstance(value, bool) else ""
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and 1 <= int(text) <= 10:
+        return int(text)
+    raise ProtocolError(f"--replicates must be 'auto' or a whole number from 1 to 10, got {value!r}")
+
+
 class _Group:
     """Equality, hashing and repr by field values, written once for every settings group (the
     dataclasses are made with eq=False, repr=False: fewer generated methods, a faster import)."""
@@ -300,9 +313,15 @@ class ProtocolSettings(_Group):
         (), "a bound every counted node meets, e.g. peak_memory<2G, time<30, val_acc>=0.95 (repeatable); "
         "a node that breaks one is infeasible: never kept or best",
         flags=("--constraint",), section="protocol", metavar="EXPR", repeat=True)
+    replicates: str = setting("auto", "baseline runs that measure the noise floor; a would-be new best on a noisy "
+                              "script is re-run as often (auto: 2, up to 5 when they differ)",
+                              section="protocol", metavar="N|auto")
+    noise_k: float = setting(2.0, "on a noisy script, a change must beat its parent by K standard deviations",
+                             minimum=0, maximum=10, section="protocol", metavar="K")
 
     def __post_init__(self) -> None:
         _validate(self)
+        parse_replicates(self.replicates)
         if self.metric is not None and not METRIC_NAME.match(self.metric):
             raise ProtocolError(f"invalid metric name {self.metric!r}: use the name the script prints, e.g. val_acc")
         if self.metric in MEASURED_NAMES and self.direction == "maximize":
@@ -314,7 +333,8 @@ class ProtocolSettings(_Group):
         """The options a Protocol was made from."""
         return cls(metric=protocol.metric, direction=protocol.direction, timeout=protocol.time_budget,
                    seed=protocol.seed, min_delta=protocol.min_delta, smoke_timeout=protocol.smoke_budget,
-                   constraints=protocol.constraints)
+                   constraints=protocol.constraints, replicates=str(protocol.replicates),
+                   noise_k=protocol.noise_k)
 
     def require(self) -> ProtocolSettings:
         """These settings, if metric and direction are given (a run needs both); else ProtocolError."""
@@ -331,7 +351,7 @@ class ProtocolSettings(_Group):
         return Protocol.for_script(
             code, metric=self.metric, maximize=self.direction == "maximize", time_budget=self.timeout,
             seed=self.seed, min_delta=self.min_delta, smoke_budget=self.smoke_timeout,
-            constraints=self.constraints,
+            constraints=self.constraints, replicates=parse_replicates(self.replicates), noise_k=self.noise_k,
         )
 
 
@@ -361,7 +381,8 @@ class LLMOptions(_Group):
                                      section="llm")
     price_in: float | None = setting(None, "price per 1M prompt tokens", minimum=0, section="llm")
     price_out: float | None = setting(None, "price per 1M completion tokens", minimum=0, section="llm")
-    llm_timeout: float = setting(120.0, "seconds to wait for an answer before retrying", positive=True,
+    llm_timeout: float = setting(120.0, "seconds for each whole request, however slowly the answer arrives",
+                                 positive=True,
                                  unit="seconds", section="llm")
     llm_retries: int = setting(3, "retries with backoff on timeouts, 429 and 5xx before the run stops", minimum=0,
                                section="llm")
@@ -434,14 +455,19 @@ class ExecutorSettings(_Group):
     error: ClassVar[type[AutoResearchError]] = ExecutorError
 
     name: str = setting("local", "the executor", choices=("local",), internal=True)
-    workers: int = setting(1, "nodes run at once (0 means 1)", minimum=0)
+    workers: int = setting(1, "nodes run at once", minimum=1)
     warm: str = setting("auto", "pre-import the script's imports in a warm interpreter", choices=("auto", "on", "off"))
-    memory_limit: int | None = setting(None, "address-space limit per node, e.g. 4G", text="size", metavar="SIZE")
+    memory_limit: int | None = setting(None, "memory limit per node over its whole process tree, e.g. 4G",
+                                       text="size", metavar="SIZE")
     gpus: tuple[str, ...] = setting((), "GPU ids for nodes, round-robin, e.g. 0,1", text="list", metavar="IDS")
+    sandbox: str = setting("auto", "run nodes under bubblewrap: auto (where it works, else one warning), require, "
+                           "off", choices=("auto", "require", "off"))
+    allow_path: tuple[str, ...] = setting((), "a folder nodes may see in the sandbox, read-only (PATH:rw to "
+                                          "write there); repeatable", text="list", metavar="PATH", repeat=True)
+    network: bool = setting(True, "nodes may use the network (--no-network: none, needs the sandbox)")
 
     def __post_init__(self) -> None:
         _validate(self)
-        object.__setattr__(self, "workers", max(1, self.workers))
 
     def options(self) -> dict[str, Any]:
         """What the executor is built with (``get_executor(name, **options)``)."""
@@ -450,6 +476,12 @@ class ExecutorSettings(_Group):
             out["memory_limit"] = self.memory_limit
         if self.gpus:
             out["gpus"] = list(self.gpus)
+        if self.sandbox != "auto":
+            out["sandbox"] = self.sandbox
+        if self.allow_path:
+            out["allow_paths"] = list(self.allow_path)
+        if not self.network:
+            out["network"] = False
         return out
 
 
@@ -477,6 +509,8 @@ class RunSettings(_Group):
     steps: int = setting(20, "nodes to try after the baseline", minimum=0)
     max_time: float | None = setting(None, "seconds for the whole run", positive=True, unit="seconds")
     smoke: bool = setting(False, "run each node first with AUTORESEARCH_SMOKE=1")
+    ablate: bool = setting(True, "at the end, leave each change on the path to the best out in turn and drop "
+                           "those that do not matter from best.py")
     proposer: ProposerSettings = group(ProposerSettings)
     goal: str = setting("", "what you are after, in words; goes into every prompt", section="llm")
     executor: ExecutorSettings = group(ExecutorSettings)
@@ -553,6 +587,7 @@ class RunSettings(_Group):
             "steps": self.steps,
             "max_time": self.max_time,
             "smoke": self.smoke,
+            "ablate": self.ablate,
             "goal": self.goal,
             "proposer": {"name": self.proposer.name, **self.proposer.options()},
             "executor": {"name": self.executor.name, **self.executor.options()},

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from ..core.node import NodeSnapshot
+from ..core.node import Node, NodeSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class Callback:
     def on_node_finished(self, *, node: NodeSnapshot, **info: Any) -> None: ...
 
     def on_best_changed(self, *, node: NodeSnapshot, previous: NodeSnapshot | None, **info: Any) -> None: ...
+
+    def on_ablation_finished(self, *, best: Node, rows: list[dict[str, Any]], minimal: int | None, **info: Any) -> None:
+        """After the ablation of ``best``: one row per change on its path; ``minimal`` is the
+        ablate node exported instead of the best (None when every change mattered)."""
 
     def on_run_finished(self, *, state: str, reason: str | None, **info: Any) -> None: ...
 
@@ -64,6 +68,9 @@ class CallbackList(Callback):
 
     def on_best_changed(self, **kwargs: Any) -> None:
         self._fan("on_best_changed", **kwargs)
+
+    def on_ablation_finished(self, **kwargs: Any) -> None:
+        self._fan("on_ablation_finished", **kwargs)
 
     def on_run_finished(self, **kwargs: Any) -> None:
         self._fan("on_run_finished", **kwargs)

@@ -54,6 +54,8 @@ def failure_streak(tree: Tree, node_id: int) -> int:
     """Finished children of ``node_id`` since its last kept child (rejected/cancelled ones aside)."""
     streak = 0
     for child in tree.kids(node_id):
+        if child.operator is Operator.ABLATE:
+            continue
         if child.status in (Status.REJECTED, Status.CANCELLED) or not child.status.is_finished():
             continue
         streak = 0 if child.kept else streak + 1
@@ -63,7 +65,7 @@ def failure_streak(tree: Tree, node_id: int) -> int:
 def _continues(tree: Tree, target: Node) -> bool:
     """True if expanding ``target`` goes on where the last expansion left off (not a backtrack)."""
     for node in reversed(list(tree)):
-        if node.parent is None or node.status is Status.REJECTED:
+        if node.parent is None or node.status is Status.REJECTED or node.operator is Operator.ABLATE:
             continue
         # Down the chain it just grew, or another sibling after a child that was not kept.
         return target.id == node.id or (target.id == node.parent and not node.kept)
@@ -122,6 +124,7 @@ class GreedyTreePolicy(Policy):
             if (
                 node.status.is_failure()
                 and node.parent is not None
+                and node.operator is not Operator.ABLATE
                 and not tree.children.get(node.id)
                 and (node.id, Operator.DEBUG) not in exhausted
                 and tree.debug_depth(node.id) < self.max_debug_depth
@@ -135,7 +138,8 @@ class GreedyTreePolicy(Policy):
         # Infeasible nodes (a constraint broken) may still lead to feasible ones, but come last.
         candidates = [
             n for n in tree
-            if (n.is_good or (n.is_infeasible and n.metric is not None)) and (n.id, Operator.IMPROVE) not in exhausted
+            if (n.is_good or (n.is_infeasible and n.metric is not None)) and n.operator is not Operator.ABLATE
+            and (n.id, Operator.IMPROVE) not in exhausted
         ]
         if not candidates:
             return None

@@ -23,21 +23,32 @@ from typing import Any, Iterable, Mapping
 
 from .callbacks import Callback, CallbackList
 from ..core.diffs import unified_diff
-from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, RunActiveError
+from ..core import noise
+from ..core.errors import (
+    AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError,
+    RunActiveError, StorageError,
+)
 from ..executors import Executor, Job, JobResult, get_executor
 from . import measures
 from .guard import Guard, code_hash
 from .learn import Learned, load_for, start_proposal
-from .outcome import Outcome
 from ..store.journal import Journal
 from ..core.metrics import failure_reason, read_metric
+from .infra import cwd_hint, disk_full, tolerate
+from ..store.journal import Journal, pid_alive
+from ..core.metrics import ambiguity, failure_reason, read_metric
+from .ablation import run_ablation
 from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..core.protocol import Protocol
+from ..store.lock import RunLock, is_locked
 from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree, TreeSnapshot
+from .results import Outcome, read_text
+
+__all__ = ["Outcome", "Search"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +79,9 @@ class Search:
     ) -> None:
         if not code.strip():
             raise ProtocolError("the baseline script is empty")
+        from ..proposers.mutate import check_declarations
+
+        check_declarations(code)  # a bad ``# search:`` line is the user's to fix, before anything runs
         self.code = code
         self.protocol = protocol
         # typed and checked once; a mapping is run.json's shape (a missing proposer is mutate)
@@ -94,6 +108,13 @@ class Search:
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
         self.learned = Learned()  # lessons of earlier runs (--learn-from), loaded by prepare()
+        self._sigma = 0.0  # the noise floor, from the baseline's runs
+        self._runs: dict[int, list[dict[str, Any]]] = {}  # fields of each finished run of a node still running
+        self._smoke = bool(self.settings.smoke)
+        self._ambiguous: str | None = None
+        self._ablate_only = False
+        self._infra_failed = False
+        self._run_lock: RunLock | None = None  # the run's writer lock, held from prepare() to the end of run()
 
     # ---- construction ------------------------------------------------------------------
 
@@ -106,21 +127,31 @@ class Search:
         proposer: Proposer | None = None,
         executor: Executor | None = None,
         callbacks: Iterable[Callback] = (),
+        ablate_only: bool = False,
     ) -> "Search":
         """Continue a run: finished nodes are kept, unfinished ones run again, same protocol.
+
+        ``ablate_only`` proposes nothing new: it only ablates the path to the best (``autoresearch
+        ablate``); a run without a best beyond its baseline is refused (AblationError).
 
         The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
         number of nodes, so the resumed session is reproducible and draws anew.
         """
-        replay = run_dir.load()
-        if replay.state == "running":
-            raise RunActiveError(
-                f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
-            )
-        root = replay.tree.root
-        if root is None:
-            raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
-        settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
+        legacy = is_locked(run_dir.path) is None  # written by a version without the lock: judge by its pid
+        lock = run_dir.lock("resume")  # one writer per run, held until the resumed search ends
+        try:
+            replay = run_dir.load()
+            if legacy and replay.finished_at is None and pid_alive(replay.pid, replay.host):
+                raise RunActiveError(
+                    f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
+                )
+            root = replay.tree.root
+            if root is None:
+                raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
+            settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
+        except BaseException:
+            lock.release()
+            raise
         if steps is not None:
             settings = dataclasses.replace(settings, steps=steps)
         search = cls(
@@ -132,11 +163,23 @@ class Search:
             callbacks=callbacks,
         )
         search.run_dir = run_dir
+        search._run_lock = lock
         search._tree = replay.tree
         search._snapshot = replay.tree.snapshot()
         search._resumed = True
         for node in search._tree:
             search._guard.remember(node.code)
+            if node.parent is not None and node.status is Status.BUGGY:
+                search._guard.failures.record(node, search._tree[node.parent])
+        search._sigma = noise.sigma(search._tree)
+        search._ablate_only = ablate_only
+        if ablate_only:
+            best = search._tree.best(search.protocol)
+            if best is None or best.parent is None:
+                raise AblationError(
+                    f"run {run_dir.id} has no best node beyond its baseline, so there is nothing to ablate; "
+                    f"continue the search first (autoresearch resume {run_dir.id})"
+                )
         return search
 
     def _build_parts(self) -> None:
@@ -204,13 +247,15 @@ class Search:
                 source=self._source,
             )
             self.learned = load_for(self)
+        if self._run_lock is None:
+            self._run_lock = self.run_dir.lock("run")
         return self.run_dir
 
     def run(self) -> Outcome:
         """Run the search to its end; raises BaselineError when the baseline does not work."""
         self.prepare()
         assert self._executor is not None and self.run_dir is not None
-        self._journal = Journal(self.run_dir.journal_path)
+        self._journal = self.run_dir.journal()
         self._started = time.monotonic()
         state: str = "failed"
         reason: str | None = "internal error"
@@ -220,17 +265,33 @@ class Search:
                 run_id=self.run_dir.id, run_dir=str(self.run_dir.path), resumed=self._resumed,
                 protocol=self.protocol, tree=self._snapshot, proposer=getattr(self._proposer, "name", "?"),
             )
+            self._check_smoke()
             self._start_executor()
             state, reason = self._loop()
+            if state == "finished" and (self.settings.ablate or self._ablate_only):
+                run_ablation(self)
         except KeyboardInterrupt:
             state, reason = "stopped", "interrupted by the user"
         except BaselineError as err:
             state, reason = "failed", str(err).splitlines()[0]
             raise
+        except OSError as err:  # a write of ours failed: one line, the node that hit it runs again on resume
+            if not StorageError.is_storage(err):
+                raise
+            state, reason = "failed", str(StorageError.from_os_error(err))
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
+        except StorageError as err:
+            state, reason = "failed", str(err)
+            raise StorageError(f"{reason}; the run stopped: free space, then `autoresearch resume {self.run_dir.id}`") from None
         finally:
-            self._cancel_all()
-            self._executor.close()
-            self._finish(state, reason)
+            try:
+                self._cancel_all()
+                self._executor.close()
+                self._finish(state, reason)
+            finally:
+                if self._run_lock is not None:
+                    self._run_lock.release()
+                    self._run_lock = None
         return Outcome(self.run_dir.id, self.run_dir.path, state, reason, self.protocol, self._snapshot)
 
     # ---- the loop ----------------------------------------------------------------------
@@ -243,7 +304,18 @@ class Search:
             imports = top_level_imports(self.code, submodules=True)
         except SyntaxError:
             imports = []
-        self._executor.start(warm_imports=imports, env=self._seed_env())
+        assert self.run_dir is not None
+        self._executor.start(warm_imports=imports, env=self._seed_env(), workspace=self.run_dir.path / "nodes")
+
+    def _check_smoke(self) -> None:
+        """--smoke on a script that never reads AUTORESEARCH_SMOKE would rerun it whole under the
+        short limit: say so once and skip smoke runs."""
+        if self._smoke and "AUTORESEARCH_SMOKE" not in self.code:
+            self._smoke = False
+            logger.warning(
+                "autoresearch: --smoke: the script never reads AUTORESEARCH_SMOKE, so a smoke run would be "
+                "the whole script under the %g s smoke limit; smoke runs are skipped", self.protocol.smoke_budget,
+            )
 
     def _seed_env(self) -> dict[str, str]:
         seed = str(self.protocol.seed)
@@ -259,6 +331,10 @@ class Search:
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
         self._check_baseline(self._tree.root)
+        self._guard.set_baseline(self._tree.root.code)  # type: ignore[union-attr]
+        self._sigma = noise.sigma(self._tree)
+        if self._ablate_only:
+            return "finished", "ablation of the best node"
         start = start_proposal(self.learned, root.code) if len(self._tree) == 1 else None
         if start is not None:  # a first node from the earlier best values
             if (first := self._node_from(Decision(0, Operator.IMPROVE), root, start)).status is Status.PENDING:
@@ -279,7 +355,7 @@ class Search:
                 not nothing_left
                 and ending is None
                 and len(self._inflight) < self._capacity()
-                and len(self._tree) - 1 < steps
+                and self._spent() < steps
                 and not self._stop.is_set()
             ):
                 try:
@@ -298,11 +374,15 @@ class Search:
             if not self._inflight:
                 if ending is not None:
                     return ending  # nodes already running were let finish
-                if len(self._tree) - 1 >= steps:
+                if self._spent() >= steps:
                     return "finished", f"step budget of {steps} nodes spent"
                 return "finished", "no unexplored moves left"
             self._drain(until_empty=False)
             nothing_left = False  # a finished node may open new moves
+
+    def _spent(self) -> int:
+        """Nodes the step budget counts: every one but the baseline and ablation runs."""
+        return sum(1 for n in self._tree if n.operator not in (Operator.BASELINE, Operator.ABLATE))
 
     def _capacity(self) -> int:
         assert self._executor is not None
@@ -314,7 +394,7 @@ class Search:
 
     def _progress(self) -> float:
         steps = max(1, self.settings.steps)
-        progress = (len(self._tree) - 1) / steps
+        progress = self._spent() / steps
         max_time = self.settings.max_time
         if max_time:
             progress = max(progress, (time.monotonic() - self._started) / max_time)
@@ -424,10 +504,10 @@ class Search:
 
     def _submit(self, node: Node, stage: str | None = None) -> None:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
-        two_stage = self.settings.smoke and node.id != 0
+        two_stage = self._smoke and node.id != 0 and node.operator is not Operator.ABLATE
         stage = stage or ("smoke" if two_stage else "full")
         node_dir = self.run_dir.node_dir(node.id)
-        result_path = node_dir / ("smoke-result.json" if stage == "smoke" else "result.json")
+        result_path = node_dir / _result_name(stage)
         result_path.unlink(missing_ok=True)
         env = {
             **self._seed_env(),
@@ -440,16 +520,20 @@ class Search:
         }
         if stage == "smoke":
             env["AUTORESEARCH_SMOKE"] = "1"
+        source = self.settings.source_dir
         job = Job(
+            mirror=Path(source) if source and not self.settings.cwd else None,
+            readonly=(self.run_dir.path.resolve(),),  # the sandbox shows the run folder read-only
             node_id=node.id,
             script=self.run_dir.script_path(node.id).resolve(),
             workdir=node_dir.resolve(),
             timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
             env=env,
-            log_name="smoke.log" if stage == "smoke" else "output.log",
+            log_name=_log_name(stage),
             cwd=Path(self.settings.cwd).resolve() if self.settings.cwd else None,
         )
-        if stage == "smoke" or not two_stage:  # the first stage of the node starts it
+        if stage == "smoke" or (stage == "full" and not two_stage):  # the first stage of the node starts it
+            self._runs.pop(node.id, None)
             with self._lock:
                 node.status, node.started_at = Status.RUNNING, time.time()
                 node.metric = node.kept = node.reason = None
@@ -465,24 +549,85 @@ class Search:
         return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
+        infra = result.infra_error or disk_full(
+            result, failure_reason(result.output_tail, result.exit_code), Path(result.log_path).parent
+        )
+        if infra:  # this machine failed, not the node: stop; the node stays unfinished and runs on resume
+            self._infra_failed = True
+            journal = self._journal
+            assert journal is not None
+            tolerate(lambda: journal.node_updated(node.id, meta={"infra_failure": infra}), "not recorded")
+            raise StorageError(f"node {node.id}: {infra}")
         if stage == "smoke" and not (result.cancelled or result.timed_out or result.exit_code):
             if not self._closing:
                 self._submit(node, "full")
                 return
             result = dataclasses.replace(result, cancelled=True)  # stopping: no full run now
         fields = self._judge(node, stage, result)
+        if stage != "smoke":
+            runs = self._runs.setdefault(node.id, [])
+            runs.append(fields)
+            if fields["status"] is Status.OK and len(runs) < self._runs_wanted(node, runs) and not self._closing:
+                self._submit(node, f"run{len(runs) + 1}")  # the noise floor, or confirming a new best
+                return
+            fields = self._combine(node, self._runs.pop(node.id))
         previous = self._snapshot.best(self.protocol)
         with self._lock:
             for key, value in fields.items():
                 setattr(node, key, value)
+            best_now = self._tree.best(self.protocol)
+            if node.operator not in (Operator.BASELINE, Operator.ABLATE):
+                node.new_best = fields["new_best"] = bool(
+                    best_now is not None and best_now.id == node.id and (previous is None or previous.id != node.id)
+                )
         assert self._journal is not None and self._proposer is not None
         self._journal.node_finished(node.id, **fields)
+        if node.parent is not None and node.status is Status.BUGGY:
+            self._guard.failures.record(node, self._tree[node.parent])
         snap = self._publish(node)
-        self._proposer.on_node_finished(node=node, tree=self._tree)
+        if node.operator is not Operator.ABLATE:  # the proposer learns from the search, not from ablation
+            self._proposer.on_node_finished(node=node, tree=self._tree)
         self.callbacks.on_node_finished(node=snap, tree=self._snapshot)
         best = self._snapshot.best(self.protocol)
         if best is not None and (previous is None or best.id != previous.id):
             self.callbacks.on_best_changed(node=best, previous=previous, tree=self._snapshot)
+
+    def _runs_wanted(self, node: Node, runs: list[dict[str, Any]]) -> int:
+        """How many runs ``node`` gets: the baseline measures the noise floor; on a noisy run a
+        would-be new best and every ablation candidate get as many runs as the baseline had."""
+        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
+        if node.id == 0:
+            return noise.runs_wanted(self.protocol, samples)
+        if self._sigma == 0:
+            return 1
+        if node.operator is Operator.ABLATE or len(runs) > 1:
+            return noise.confirm_runs(self._tree)
+        best = self._tree.best(self.protocol)
+        would_lead = best is None or self.protocol.better(samples[0], best.metric)  # type: ignore[arg-type]
+        return noise.confirm_runs(self._tree) if would_lead and self._keeps(node, samples[0]) else 1
+
+    def _combine(self, node: Node, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        """One node's fields from its runs: the first run's, with the mean metric of those that
+        worked; keep-or-revert is decided on the mean."""
+        if runs[-1]["status"] is Status.CANCELLED:
+            return runs[-1]  # stopped while confirming: run again on resume, never half-judged
+        fields = dict(runs[0])
+        if fields["status"] is not Status.OK:
+            return fields
+        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
+        if len(runs) > 1:
+            fields.update(metric=noise.mean(samples), samples=samples,
+                          exec_time=round(noise.mean([r["exec_time"] for r in runs]), 4))
+            failed = [r for r in runs if r["status"] is not Status.OK]
+            if failed:
+                fields["meta"] = {**node.meta, "replicate_failed": f"{len(failed)} run(s): {failed[0]['reason']}"}
+        if node.id == 0:
+            fields["meta"] = {**fields.get("meta", node.meta),
+                              "noise": {"runs": len(samples), "sigma": noise.sd(samples)}}
+            fields["kept"] = True
+        else:
+            fields["kept"] = node.operator is not Operator.ABLATE and self._keeps(node, fields["metric"])
+        return fields
 
     def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
         """The node's status, metric, reason and keep-or-revert verdict from its job result."""
@@ -493,10 +638,10 @@ class Search:
             "output_tail": result.output_tail, "finished_at": time.time(),
             "metric": None, "kept": False, "reason": None,
         }
-        result_path = self.run_dir.node_dir(node.id) / "result.json"
+        result_path = self.run_dir.node_dir(node.id) / _result_name(stage)
         output = ""
         if not result.cancelled:  # measured and collected for every node that ran, however it ended
-            output = _read_text(result.log_path)
+            output = read_text(result.log_path)
             fields.update(measures.recorded(self.protocol, result, output, result_path))
         if result.cancelled:
             fields.update(status=Status.CANCELLED, reason="cancelled", kept=None)
@@ -512,6 +657,9 @@ class Search:
             else:
                 metric, why = read_metric(name=self.protocol.metric, output=output, result_path=result_path)
             fields["metric"] = metric
+            if node.id == 0 and metric is None and not self.protocol.measured_metric:
+                self._ambiguous = ambiguity(output, self.protocol.metric)
+                why = self._ambiguous or why
             broken = None if why else measures.infeasible(self.protocol, fields)
             if why:
                 fields.update(status=Status.BUGGY, reason=why)
@@ -525,12 +673,14 @@ class Search:
         """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
         if node.parent is None:
             return True
+        if node.operator is Operator.ABLATE:
+            return False
         ancestor: Node | None = self._tree[node.parent]
         while ancestor is not None and not ancestor.is_good:
             ancestor = self._tree[ancestor.parent] if ancestor.parent is not None else None
         if ancestor is None or ancestor.metric is None or metric is None:
             return metric is not None
-        return self.protocol.improves(metric, ancestor.metric)
+        return self.protocol.improves(metric, ancestor.metric, self._sigma)
 
     def _check_baseline(self, root: Node | None) -> None:
         if root is not None and root.status.has_result():
@@ -540,14 +690,17 @@ class Search:
             return
         if root is None:
             return
+        if self._ambiguous:
+            raise AmbiguousMetricError(self._ambiguous, settings=("metric",))
         what = {
             Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
             "(raise the time budget or make the script faster)",
             Status.BUGGY: f"the baseline failed: {root.reason}",
         }.get(root.status, f"the baseline did not finish ({root.status.value})")
         fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
-        if "FileNotFoundError" in (root.reason or "") and not self.settings.cwd:
-            what += " (nodes run in their own folder: use absolute paths, or run them in another folder)"
+        hint = cwd_hint(root.reason or "", cwd=self.settings.cwd, source_dir=self.settings.source_dir)
+        if hint:
+            what += hint
             fixes = ("cwd",)
         tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
         raise BaselineError(
@@ -570,15 +723,17 @@ class Search:
                 continue
             finally:
                 self._inflight.pop(future, None)
+            if self._infra_failed:  # stopping over a broken disk: leave the others unfinished too
+                continue
             self._handle(node, stage, result)
 
     def _finish(self, state: str, reason: str | None) -> None:
         assert self.run_dir is not None
-        if self._journal is not None:
-            try:
-                self._journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol))
-            finally:
-                self._journal.close()
+        journal = self._journal
+        if journal is not None:  # the disk that stopped the run may refuse these too: warnings then
+            tolerate(lambda: journal.run_finished(state, reason, summary=summarize(self._tree, self.protocol)),
+                     "could not record the end of the run")
+            tolerate(journal.close, "could not close the journal")
         self.callbacks.on_run_finished(
             state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
             run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,
@@ -586,8 +741,9 @@ class Search:
         )
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
+def _result_name(stage: str) -> str:
+    return {"smoke": "smoke-result.json", "full": "result.json"}.get(stage, f"result-{stage}.json")
+
+
+def _log_name(stage: str) -> str:
+    return {"smoke": "smoke.log", "full": "output.log"}.get(stage, f"output-{stage}.log")

@@ -32,6 +32,9 @@ class Job:
     env: Mapping[str, str]  # AUTORESEARCH_* variables from the search, added to the scrubbed env
     log_name: str = "output.log"  # smoke runs use another name so the full run's log is kept apart
     cwd: Path | None = None  # where the script runs; None: workdir (nodes isolated from each other)
+    mirror: Path | None = None  # a folder whose entries show (read-only links) in workdir: the source
+    # folder, so files found next to __file__ or the working directory resolve as they do there
+    readonly: tuple[Path, ...] = ()  # folders the sandbox shows read-only (the run folder: use.pkl)
 
     @property
     def run_in(self) -> Path:
@@ -56,6 +59,9 @@ class JobResult:
     run_time: float | None = None  # seconds of the script's own run: start-up common to every job excluded
     peak_memory: int | None = None  # bytes: peak resident memory of the job's whole process tree
     gpu_memory: int | None = None  # bytes: peak GPU memory of the tree, when a GPU was assigned
+    sandboxed: bool = False  # ran under bubblewrap
+    infra_error: str | None = None  # this machine failed (disk full, read-only file system), not the
+    # script: the search stops and the node runs again on resume
 
 
 class Executor(abc.ABC):
@@ -66,9 +72,13 @@ class Executor(abc.ABC):
     def capacity(self) -> int:
         """How many jobs may run at once (the search keeps at most this many in flight)."""
 
-    def start(self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
-        """Prepare pools; ``warm_imports`` are the baseline's top-level modules and ``env`` the
-        variables every job of the run shares (the seed), for interpreters started ahead. Optional."""
+    def start(
+        self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None,
+        workspace: Path | None = None,
+    ) -> None:
+        """Prepare pools; ``warm_imports`` are the baseline's top-level modules, ``env`` the
+        variables every job of the run shares (the seed), and ``workspace`` the folder that holds
+        the jobs' folders (a sandboxed warm interpreter may write only there). Optional."""
 
     @abc.abstractmethod
     def submit(self, *, job: Job) -> "concurrent.futures.Future[JobResult]":

@@ -13,8 +13,10 @@ import math
 import os
 import select
 import signal
+import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Mapping
 
 from ._base import Job, JobResult
 from ._capture import CappedLog
-from ._procs import ExitWatch, JobProcesses, memory_failure, set_memory_limit, signal_group
+from ._sandbox import SandboxSettings, bwrap_argv, exit_code, gpu_devices, job_readonly
+from ._procs import ExitWatch, JobProcesses, format_size, memory_failure, set_memory_limit, signal_group, tree_memory
 from ._usage import UsageSampler, wait_with_usage
 from ._warm import Zygote
 from ._watchdog import Watchdog
@@ -34,6 +37,18 @@ READ_SIZE = 1 << 20
 DRAIN_SECONDS = 1.0  # after the script exits, how long leftovers may keep the output pipe open
 STUCK_SECONDS = 10.0  # after SIGKILL, how long to wait for an exit before giving up on the process
 PID_TIMEOUT = 30.0  # how long a warm child may take to report that it started
+MEMORY_POLL = 0.1  # seconds between sums of the job tree's memory, when memory_limit is set
+
+
+def _recv_with_pid(sock: socket.socket) -> tuple[bytes, int | None]:
+    """Data and the sender's pid as the kernel reports it (SCM_CREDENTIALS), where it does."""
+    if not hasattr(socket, "SCM_CREDENTIALS"):
+        return sock.recv(4096), None
+    data, ancdata, _flags, _addr = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(payload) >= 4:
+            return data, int.from_bytes(payload[:4], sys.byteorder, signed=True)
+    return data, None
 
 
 class StartError(Exception):
@@ -48,13 +63,15 @@ class Settings:
     grace: float
     log_limit: int
     memory_limit: int | None
+    sandbox: SandboxSettings | None = None  # None: jobs run without bubblewrap
 
 
 class _ColdProcess:
     """A ``python train.py`` child of ours; its exit is seen through a pidfd."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, sandboxed: bool = False) -> None:
         self.pid = proc.pid
+        self.sandboxed = sandboxed
         self.started = time.monotonic()
         self.watch = ExitWatch(proc)
         self.fd = self.watch.fd
@@ -71,6 +88,8 @@ class _ColdProcess:
             self.watch.proc.returncode = self.exit_code
         except (ChildProcessError, OSError):
             self.exit_code = self.watch.reap()
+        if self.sandboxed:
+            self.exit_code = exit_code(self.exit_code)
 
     def close(self) -> None:
         self.watch.close()
@@ -145,22 +164,41 @@ class RunningJob:
             return str(script)
 
     def _start_cold(self, env: Mapping[str, str], out_fd: int) -> _ColdProcess:
+        argv = [self.settings.python, self._argv0()]
+        limit = self.settings.memory_limit
+        sandbox = self.settings.sandbox
+        if sandbox is not None:
+            exe = self.settings.python
+            if not (shutil.which(exe) if os.sep not in exe else os.access(exe, os.X_OK) and os.path.isfile(exe)):
+                raise StartError(f"[Errno 2] No such file or directory: {exe!r}")  # as Popen says it
+            if not os.path.isdir(self.job.run_in):
+                raise StartError(f"[Errno 2] No such file or directory: {str(self.job.run_in)!r}")
+            if limit and shutil.which("prlimit"):  # inside, before python starts: no race with bwrap's fork
+                argv = [shutil.which("prlimit") or "prlimit", f"--as={limit}", *argv]
+            job = self.job
+            argv = bwrap_argv(
+                sandbox, writable=[job.workdir], readonly=job_readonly(job, env), python=self.settings.python,
+                chdir=job.run_in, gpus=bool(gpu_devices(dict(env))),
+            ) + argv
         try:
             proc = subprocess.Popen(
-                [self.settings.python, self._argv0()], cwd=self.job.run_in, env=dict(env),
+                argv, cwd=self.job.run_in, env=dict(env),
                 stdin=subprocess.DEVNULL, stdout=out_fd, stderr=out_fd, start_new_session=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as err:
             raise StartError(str(err)) from None
-        limit = self.settings.memory_limit
-        if limit and not set_memory_limit(proc.pid, limit):
+        if limit and sandbox is None and not set_memory_limit(proc.pid, limit):
             logger.warning("memory_limit is not supported here; job %s runs without it", self.job.node_id)
-        return _ColdProcess(proc)
+        return _ColdProcess(proc, sandboxed=sandbox is not None)
 
     def _start_warm(self, zygote: Zygote, env: Mapping[str, str], out_fd: int) -> _WarmProcess | None:
         request = {
             "argv0": self._argv0(), "workdir": str(self.job.run_in), "env": dict(env),
             "memory_limit": self.settings.memory_limit,
+            "sandbox": None if not zygote.sandboxed else {
+                "workdir": os.path.realpath(self.job.workdir), "readonly_roots": [zygote.workspace],
+                "network": self.settings.sandbox is None or self.settings.sandbox.network,
+            },
         }
         sock = zygote.spawn(request, out_fd)
         if sock is None:
@@ -169,9 +207,9 @@ class RunningJob:
         sock.settimeout(PID_TIMEOUT)
         while True:  # the child answers before it runs any user code
             try:
-                data = sock.recv(4096)
+                data, sender = _recv_with_pid(sock)
             except OSError:  # a hung zygote; a child that answers late finds the socket closed and quits
-                data = b""
+                data, sender = b"", None
             if not data:
                 sock.close()
                 zygote.dead = True
@@ -180,10 +218,19 @@ class RunningJob:
             for i, msg in enumerate(messages):
                 if "error" in msg:
                     sock.close()
+                    if msg.get("isolation"):  # this zygote cannot isolate its forks: cold from now on
+                        logger.warning("%s; jobs run cold", msg["error"])
+                        zygote.dead = True
+                        return None
                     raise StartError(msg["error"])
                 if "pid" in msg:
                     sock.settimeout(None)
-                    return _WarmProcess(sock, int(msg["pid"]), reader, messages[i + 1 :])
+                    pid = sender if sender else int(msg["pid"])  # the kernel's, in our PID namespace
+                    if zygote.sandboxed and not sender:
+                        sock.close()
+                        zygote.dead = True
+                        return None
+                    return _WarmProcess(sock, pid, reader, messages[i + 1 :])
 
     # ---- run -----------------------------------------------------------------------------
 
@@ -260,10 +307,23 @@ class RunningJob:
         ended = process.started
         usage = UsageSampler(process.pid, process.started, gpu=self.measure_gpu)
         late_output = 0.0  # output after the exit was handled: leftovers still working
+        limit = self.settings.memory_limit
+        next_memory = process.started + MEMORY_POLL if limit else math.inf
+        over_memory: str | None = None
         while True:
             now = time.monotonic()
             if not exited:
                 usage.maybe_sample(now)
+            if phase == "run" and now >= next_memory:
+                used, count = tree_memory(process.pid)
+                next_memory = now + MEMORY_POLL
+                if limit is not None and used > limit:
+                    over_memory = (f"memory limit of {format_size(limit)} exceeded: the node's {count} "
+                                   f"process{'es' if count > 1 else ''} used {format_size(used)} together")
+                    procs = tree.terminate(leader_alive=True)
+                    tree.kill(procs)
+                    phase, until = "killed", now + STUCK_SECONDS
+                    continue
             if phase == "run" and (self.cancel_requested or now >= deadline):
                 cancelled, timed_out = self.cancel_requested, not self.cancel_requested
                 procs = tree.terminate(leader_alive=True)
@@ -281,7 +341,8 @@ class RunningJob:
                     swept, until = True, now + DRAIN_SECONDS
                     continue
                 break
-            wait_ms = max(0, math.ceil(min(until - now, 3600.0) * 1000))  # poll takes a C int
+            wake = min(until, next_memory) if phase == "run" else until
+            wait_ms = max(0, math.ceil(min(wake - now, 3600.0) * 1000))  # poll takes a C int
             if not exited:
                 wait_ms = usage.wait_ms(now, wait_ms)
             for fd, _event in poller.poll(wait_ms):
@@ -306,14 +367,18 @@ class RunningJob:
                         phase, until = "drain", time.monotonic() + DRAIN_SECONDS
                 elif fd == self._wake_r:
                     os.read(self._wake_r, 64)
-        if timed_out:
+        if over_memory is not None:
+            log.note(f"{over_memory}: the job's processes were killed")
+        elif timed_out:
             log.note(f"timed out after {self.job.timeout:g} s: the job's processes were killed")
         elif cancelled:
             log.note("cancelled: the job's processes were killed")
         log.close()
         tail = log.tail_text()
         error = None
-        if process.lost:
+        if over_memory is not None:
+            error = over_memory
+        elif process.lost:
             error = "the warm interpreter died while the job ran; its exit code is unknown"
         elif not exited:
             error = f"process {process.pid} could not be killed"
@@ -324,6 +389,7 @@ class RunningJob:
             exec_time=ended - process.started, log_path=log.path, output_tail=tail, error=error,
             warm=isinstance(process, _WarmProcess), run_time=max(ended, late_output) - process.started,
             peak_memory=usage.peak_memory(process.maxrss), gpu_memory=usage.gpu_peak,
+            sandboxed=self.settings.sandbox is not None,
         )
 
     def _result(

@@ -63,6 +63,32 @@ def memory_failure(exit_code: int | None, tail: str, limit: int | None) -> str |
     return None
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _process_memory(pid: int) -> int:
+    """One process's proportional set size (shared pages split among their users, so forks of the
+    warm interpreter are not charged its imports in full); resident size where PSS is unknown."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(bytes, processes) of ``pid`` and all its descendants: what ``memory_limit`` bounds."""
+    pids = [pid, *(p.pid for p in descendants(pid))]
+    return sum(_process_memory(p) for p in pids), len(pids)
+
+
 class ExitWatch:
     """A file descriptor that becomes readable when a child exits, without reaping it.
 

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -111,18 +112,29 @@ def zygote_key(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 class Zygote:
     """The parent's handle on one warm interpreter; thread-safe."""
 
-    def __init__(self, *, python: str, env: Mapping[str, str], imports: Sequence[str]) -> None:
+    def __init__(self, *, python: str, env: Mapping[str, str], imports: Sequence[str],
+                 sandbox: Sequence[str] | None = None, workspace: str | None = None,
+                 visible: Sequence[str] = ()) -> None:
+        """``sandbox``: the bwrap prefix the zygote runs under (None: none); ``workspace`` is the
+        folder it may write (each fork narrows that to its node folder); ``visible``: folders a
+        job may need to read that the sandbox shows."""
         self.key = zygote_key(env)
         self.imports = list(imports)
+        self.sandboxed = sandbox is not None
+        self.workspace = workspace
+        self.visible = tuple(visible)
         self.info: dict = {}
         self.dead = False
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._ok = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if hasattr(socket, "SO_PASSCRED"):  # the zygote's own pid in our namespace (bwrap stands between)
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._pid: int | None = None
         try:
             self.proc = subprocess.Popen(
-                [python, "-c", BOOTSTRAP, str(ZYGOTE_SCRIPT), str(theirs.fileno()),
+                [*(sandbox or ()), python, "-c", BOOTSTRAP, str(ZYGOTE_SCRIPT), str(theirs.fileno()),
                  json.dumps(self.imports)],
                 env=dict(env), cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True,
@@ -144,13 +156,20 @@ class Zygote:
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The warm interpreter's pid (not bwrap's, when it runs sandboxed)."""
+        return self._pid if self._pid is not None else self.proc.pid
 
     def _await_ready(self) -> None:
         reader = FrameReader()
         try:
             while not self._ok:
-                data = self._sock.recv(1 << 16)
+                if hasattr(socket, "SCM_CREDENTIALS"):
+                    data, anc, _flags, _addr = self._sock.recvmsg(1 << 16, socket.CMSG_SPACE(12))
+                    for level, kind, payload in anc:
+                        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and self._pid is None:
+                            self._pid = int.from_bytes(payload[:4], sys.byteorder, signed=True)
+                else:
+                    data = self._sock.recv(1 << 16)
                 if not data:
                     break
                 for msg, _ in reader.feed(data):
@@ -165,6 +184,14 @@ class Zygote:
                         ", ".join(name for name, _ in self.info["failed"]))
         self._ready.set()
 
+    def covers(self, workdir: str, needs: Sequence[str]) -> bool:
+        """Whether a job with this node folder and these folders to read can run in this zygote."""
+        if not self.sandboxed:
+            return True
+        inside = lambda p, root: p == root or p.startswith(root.rstrip("/") + "/")  # noqa: E731
+        return (self.workspace is not None and inside(workdir, self.workspace)
+                and all(any(inside(n, v) for v in self.visible) for n in needs))  # noqa: E501
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         """True once the zygote has preloaded and can fork jobs; False if it failed or timed out."""
         return self._ready.wait(timeout) and self._ok and not self.dead and self.proc.poll() is None
@@ -172,6 +199,8 @@ class Zygote:
     def spawn(self, request: dict, out_fd: int) -> socket.socket | None:
         """Ask for one forked child; returns the job socket to read its pid and exit from."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if hasattr(socket, "SO_PASSCRED"):  # the child's pid, translated into our PID namespace
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         data = encode({**request, "op": "run", "nfds": 2})
         try:
             with self._lock:

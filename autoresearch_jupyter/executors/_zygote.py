@@ -13,7 +13,8 @@ framing helpers.
 Protocol: length-prefixed JSON frames over Unix sockets; file descriptors ride along (SCM_RIGHTS).
 
 - zygote -> parent, control: ``{"ready": true, "pid", "imported", "failed", "threads"}``
-- parent -> zygote, control: ``{"op": "run", "argv0", "workdir", "env", "memory_limit", "nfds": 2}``
+- parent -> zygote, control: ``{"op": "run", "argv0", "workdir", "env", "memory_limit", "sandbox",
+  "nfds": 2}`` (``sandbox``: null, or how the fork isolates itself, see ``_isolate``)
   with fds [output pipe, job socket]; ``{"op": "retire"}``: exit when the running children are
   done. End of file without "retire" means the parent died: kill every child's group and exit.
 - child -> parent, job socket: ``{"pid": n}`` once it leads its own session (``{"error"}`` if its
@@ -169,12 +170,138 @@ def serve(ctl: socket.socket, imports: list[str]):
     return None
 
 
+# ---- per-node isolation inside a sandboxed zygote (Linux; ctypes, as os.unshare is 3.12+) ----
+
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x10000000, 0x40000000
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+_MS_KEEP = 2 | 4 | 8 | 1024 | 2048  # nosuid, nodev, noexec, noatime, nodiratime: locked, must be kept
+_PR_SET_CHILD_SUBREAPER, _PR_SET_PDEATHSIG = 36, 1
+
+
+def _libc():
+    import ctypes
+
+    return ctypes, ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(src, target: str, fstype, flags: int, data=None) -> None:
+    ctypes, libc = _libc()
+    enc = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
+    if libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _kept_flags(path: str) -> int:
+    flags = os.statvfs(path).f_flag
+    return (flags & _MS_KEEP) | ((1 << 21) if flags & 4096 else 0)  # ST_RELATIME -> MS_RELATIME
+
+
+def _isolate(sandbox: dict) -> None:
+    """This fork's own user and mount namespace: only its node folder writable (the zygote's
+    sandbox had the whole workspace writable), its own /tmp and /dev/shm, optionally no network;
+    and a child subreaper, so orphans it leaves come back to it and die with the job."""
+    ctypes, libc = _libc()
+    uid, gid = os.getuid(), os.getgid()
+    flags = _CLONE_NEWUSER | _CLONE_NEWNS | (0 if sandbox.get("network", True) else _CLONE_NEWNET)
+    if libc.unshare(flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    workdir = sandbox["workdir"]
+    _mount(workdir, workdir, None, _MS_BIND | _MS_REC)
+    for root in sandbox.get("readonly_roots", ()):
+        _mount(None, root, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _kept_flags(root))
+    for private in ("/tmp", "/dev/shm"):
+        if os.path.isdir(private) and not workdir.startswith(private.rstrip("/") + "/"):
+            _mount("tmpfs", private, "tmpfs", 2 | 4, "mode=1777")
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+class _IsolationError(Exception):
+    """The fork could not isolate itself (the parent then runs the job cold)."""
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except (OSError, ValueError):
+            kids = []
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _end_descendants(grace: float = 1.0) -> None:
+    """What the script left running (adopted by us, the subreaper): SIGTERM, then SIGKILL."""
+    import time
+
+    me = os.getpid()
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        left = _descendants(me)
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                return
+            if not _descendants(me):
+                return
+            time.sleep(0.01)
+
+
+def _monitor(script_pid: int) -> None:
+    """The isolated fork's part after it forked the script: wait, clean up, exit like the script."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if pid == script_pid:
+            break
+    _end_descendants()
+    code = os.waitstatus_to_exitcode(status)
+    sys.stdout.flush()
+    if code < 0:  # die of the same signal, so the parent sees what killed the script
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
 def _setup_child(msg: dict, fds: list[int]) -> None:
-    """Become the job: own session, limits, output on the pipe, cwd, environment; report the pid."""
+    """Become the job: own session, limits, output on the pipe, cwd, environment; report the pid.
+
+    In a sandboxed zygote this fork isolates itself first, then forks again: it stays behind as
+    the job's monitor (ignoring the signals meant for the script), and the script runs in the
+    grandchild. The pid the parent learns comes from the kernel (SO_PASSCRED), in its namespace.
+    """
     out_fd, job_fd = fds
     sock = socket.socket(fileno=job_fd)
     try:
         os.setsid()
+        if msg.get("sandbox"):
+            try:
+                _isolate(msg["sandbox"])
+            except BaseException as err:
+                raise _IsolationError(f"{type(err).__name__}: {err}") from None
         limit = msg.get("memory_limit")
         if limit:
             import resource
@@ -189,6 +316,8 @@ def _setup_child(msg: dict, fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(msg["env"])
         reply: dict[str, object] = {"pid": os.getpid()}
+    except _IsolationError as err:
+        reply = {"error": f"the warm sandbox failed: {err}", "isolation": True}
     except BaseException as err:
         reply = {"error": f"{type(err).__name__}: {err}"}
     try:
@@ -198,6 +327,15 @@ def _setup_child(msg: dict, fds: list[int]) -> None:
     sock.close()
     if "error" in reply:
         os._exit(127)
+    if msg.get("sandbox"):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # the group's SIGTERM is for the script; we clean up after it
+        pid = os.fork()
+        if pid != 0:
+            _monitor(pid)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _reseed() -> None:

@@ -30,14 +30,16 @@ import weakref
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..core.errors import ExecutorError
+from ..core.errors import ExecutorError, StorageError
 from ._base import Executor, Job, JobResult
 from ._env import scrub_env, thread_env
 from ._job import RunningJob, Settings
 from ._procs import TAG_VAR, format_size, parse_size
 from ._usage import measure_startup
+from ._mirror import mirror_folder
+from ._sandbox import SandboxSettings, bwrap_argv, gpu_devices, hidden_needs, resolve
 from ._watchdog import Watchdog
-from ._warm import Zygote, fork_unsafe, is_startup_var, preloadable, top_level_imports, zygote_key
+from ._warm import ZYGOTE_SCRIPT, Zygote, fork_unsafe, is_startup_var, preloadable, top_level_imports, zygote_key
 
 __all__ = ["LocalExecutor", "parse_size", "format_size", "scrub_env", "top_level_imports"]
 
@@ -67,6 +69,7 @@ class _Core:
         self.gpu_next = 0
         self.closed = False
         self.warm_imports: list[str] | None = None  # None: start() not called, no warm start
+        self.workspace: str | None = None  # where the jobs' folders are (a sandboxed zygote may write there)
         self.start_env: dict[str, str] = {}
         self.zygote: Zygote | None = None
         self.old_zygotes: list[Zygote] = []
@@ -135,10 +138,22 @@ class _Core:
         running.measure_gpu = gpu is not None
         try:
             env = self.job_env(job, gpu, tag)
-            zygote = None if running.cancel_requested else self.zygote_for(env)
+            if job.mirror is not None:
+                note = mirror_folder(Path(job.mirror), Path(job.workdir))
+                if note:
+                    logger.info("job %s: %s", job.node_id, note)
+            zygote = None if running.cancel_requested else self.zygote_for(env, job)
             if zygote is None and not running.cancel_requested:
                 self.calibrate()
             return self.net_time(running.run(env=env, zygote=zygote))
+        except OSError as err:
+            if not StorageError.is_storage(err):
+                raise
+            return JobResult(
+                node_id=job.node_id, exit_code=None, timed_out=False, cancelled=False, exec_time=0.0,
+                log_path=Path(job.workdir) / job.log_name, output_tail="",
+                infra_error=str(StorageError.from_os_error(err, err.filename or job.workdir)),
+            )
         except Exception as err:  # a bug of ours must not look like the script's failure
             logger.exception("executor error in job %s", job.node_id)
             return JobResult(
@@ -202,9 +217,10 @@ class _Core:
 
     # ---- warm start ----------------------------------------------------------------------
 
-    def start_warm(self, imports: Sequence[str], env: Mapping[str, str] | None) -> None:
+    def start_warm(self, imports: Sequence[str], env: Mapping[str, str] | None, workspace: Path | None) -> None:
         if env:
             self.start_env = dict(env)
+        self.workspace = os.path.realpath(workspace) if workspace is not None else None
         unsafe = fork_unsafe(imports)
         if self.warm == "off" or (self.warm == "auto" and unsafe):
             if unsafe and self.warm == "auto":
@@ -215,13 +231,16 @@ class _Core:
         with self.lock:
             self.zygote_locked(self.base_env())
 
-    def zygote_locked(self, env: Mapping[str, str]) -> Zygote | None:
+    def zygote_locked(self, env: Mapping[str, str], job: Job | None = None) -> Zygote | None:
         """The zygote matching ``env``, started (or restarted) if needed; call with the lock held."""
         if self.warm_imports is None or self.closed:
             return None
+        sandbox = self.settings.sandbox
+        needs = hidden_needs(job, env) if sandbox is not None and job is not None else []
         current = self.zygote
         if current is not None and (
             current.dead or current.imports != self.warm_imports or current.key != zygote_key(env)
+            or (job is not None and not current.covers(os.path.realpath(job.workdir), needs))
         ):
             current.retire()
             self.old_zygotes = [z for z in self.old_zygotes if z.proc.poll() is None] + [current]
@@ -231,18 +250,30 @@ class _Core:
                 return None
             zygote_env = {k: v for k, v in self.base_env().items() if not is_startup_var(k)}
             zygote_env.update(zygote_key(env))  # the job's interpreter settings, e.g. PYTHONHASHSEED
+            prefix, workspace, visible = None, None, []
+            if sandbox is not None:
+                workspace = self.workspace
+                if job is not None and (workspace is None or not _inside(os.path.realpath(job.workdir), workspace)):
+                    workspace = os.path.realpath(Path(job.workdir).parent)
+                visible = [*needs, str(ZYGOTE_SCRIPT.parent)]
+                if workspace is not None:
+                    os.makedirs(workspace, exist_ok=True)  # bwrap binds only folders that exist
+                writable = [workspace] if workspace is not None else []
+                prefix = bwrap_argv(sandbox, writable=writable, readonly=visible, python=self.settings.python,
+                                    chdir="/", gpus=bool(self.gpus) or bool(gpu_devices()), die_with_parent=False)
             try:
                 current = self.zygote = Zygote(python=self.settings.python, env=zygote_env,
-                                               imports=self.warm_imports)
+                                               imports=self.warm_imports, sandbox=prefix,
+                                               workspace=workspace, visible=visible)
             except OSError as err:
                 self.zygote_failures += 1
                 logger.warning("warm start unavailable (%s); jobs run cold", err)
                 return None
         return current
 
-    def zygote_for(self, env: Mapping[str, str]) -> Zygote | None:
+    def zygote_for(self, env: Mapping[str, str], job: Job) -> Zygote | None:
         with self.lock:
-            zygote = self.zygote_locked(env)
+            zygote = self.zygote_locked(env, job)
         if zygote is None:
             return None
         if zygote.wait_ready(self.start_timeout):
@@ -284,6 +315,10 @@ class _Core:
         self.watchdog.close()
 
 
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def _cancelled(job: Job) -> JobResult:
     return JobResult(
         node_id=job.node_id, exit_code=None, timed_out=False, cancelled=True, exec_time=0.0,
@@ -300,12 +335,16 @@ class LocalExecutor(Executor):
     - ``python=sys.executable``: the interpreter that runs ``train.py``.
     - ``grace=2.0``: seconds between SIGTERM and SIGKILL when a job is stopped.
     - ``log_limit=10 MiB``: bytes of output kept per job (head and tail); an int or "10M".
-    - ``memory_limit=None``: address-space cap per job (RLIMIT_AS), bytes or "2G"; Linux only.
+    - ``memory_limit=None``: memory cap per job, bytes or "2G": the job's whole process tree (its
+      proportional resident memory, watched) and each process's address space (RLIMIT_AS).
     - ``gpus=None``: device ids (or "0,1"); each running job gets the least-used one as
       ``CUDA_VISIBLE_DEVICES``; without it the variable is left as the parent has it.
     - ``warm="auto"``: "on", "off", or "auto" (on unless an import may start CUDA or threads).
     - ``threads=None``: BLAS/OpenMP threads per job; default ``max(1, cores // workers)``.
     - ``start_timeout=120.0``: seconds to wait for the warm interpreter's imports.
+    - ``sandbox="auto"``: run jobs under bubblewrap ("auto": where it works, "require", "off").
+    - ``allow_paths=()``: folders passed through into the sandbox (``PATH`` read-only, ``PATH:rw``).
+    - ``network=True``: False gives each job no network (its own network namespace).
     """
 
     def __init__(
@@ -320,6 +359,9 @@ class LocalExecutor(Executor):
         warm: str = "auto",
         threads: int | None = None,
         start_timeout: float = 120.0,
+        sandbox: str = "auto",
+        allow_paths: Sequence[str] = (),
+        network: bool = True,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ExecutorError(f"workers must be a positive integer, got {workers!r}")
@@ -333,8 +375,11 @@ class LocalExecutor(Executor):
         if limit < 4096:
             raise ExecutorError(f"log_limit must be at least 4K, got {log_limit!r}")
         memory = parse_size(memory_limit) if memory_limit is not None else None
+        box = SandboxSettings.build(sandbox, allow_paths, network)
+        if not network and not resolve(box.mode):
+            raise ExecutorError("--no-network needs the sandbox (bubblewrap); install it or drop --no-network")
         settings = Settings(python=os.fspath(python or sys.executable), grace=float(grace),
-                            log_limit=limit, memory_limit=memory)
+                            log_limit=limit, memory_limit=memory, sandbox=box if resolve(box.mode) else None)
         if isinstance(gpus, str):  # "0,1", as typed on a command line
             gpus = [g.strip() for g in gpus.split(",") if g.strip()]
         gpu_ids = [str(g) for g in gpus or ()]
@@ -346,6 +391,11 @@ class LocalExecutor(Executor):
         return self._core.workers
 
     @property
+    def sandboxed(self) -> bool:
+        """True when jobs run under bubblewrap."""
+        return self._core.settings.sandbox is not None
+
+    @property
     def memory_limit(self) -> int | None:
         return self._core.settings.memory_limit
 
@@ -355,13 +405,18 @@ class LocalExecutor(Executor):
         zygote = self._core.zygote
         return zygote.pid if zygote is not None and not zygote.dead else None
 
-    def start(self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
+    def start(
+        self, *, warm_imports: Sequence[str] = (), env: Mapping[str, str] | None = None,
+        workspace: Path | None = None,
+    ) -> None:
         """Start the warm interpreter (in the background) with ``warm_imports`` preloaded.
 
         ``env`` is added to every job's environment and fixed in the warm interpreter at start;
-        pass ``PYTHONHASHSEED`` here. A job whose interpreter settings differ restarts it.
+        pass ``PYTHONHASHSEED`` here. A job whose interpreter settings differ restarts it. Under
+        the sandbox, ``workspace`` is the folder holding the jobs' folders; a job outside it
+        restarts the warm interpreter around its own folder's parent.
         """
-        self._core.start_warm(list(warm_imports), env)
+        self._core.start_warm(list(warm_imports), env, workspace)
 
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Block until the warm interpreter is ready; False if warm start is off or failed."""

@@ -270,7 +270,8 @@ class NotebookRun:
 
     def __repr__(self) -> str:
         best = self.best
-        parts = [self.state, f"{len(self.tree)} nodes"]
+        ablation = sum(1 for n in self.tree if n.operator.value == "ablate")
+        parts = [self.state, f"{len(self.tree) - ablation} nodes" + (f" + {ablation} ablation runs" if ablation else "")]
         if best is not None:
             parts.append(f"best {self.protocol.metric} {export.fmt_metric(best.metric)} (node {best.id})")
         if self.reason and self.state != "running":

@@ -29,7 +29,7 @@ __all__ = [
 
 _NAMES = ("mutate", "llm", "auto")
 _LAZY = {
-    "MutateProposer": "._mutate",
+    "MutateProposer": ".mutate",
     "LLMProposer": "._llm",
     "usage_totals": "._llm",
     "write_llm_summary": "._llm",
@@ -58,10 +58,10 @@ def get_proposer(name: str, *, seed: int = 0, **settings: Any) -> Proposer:
         from ._config import choose_proposer
 
         name, why = choose_proposer(settings)
-    from ._mutate import MutateProposer
+    from .mutate import MutateProposer
 
     if name == "mutate":
-        mutate = MutateProposer(seed=seed)
+        mutate = MutateProposer(seed=seed, **{k: settings[k] for k in ("sampler", "defaults") if k in settings})
         if why:
             mutate.name = f"mutate (auto: {why})"  # type: ignore[misc]
         return mutate

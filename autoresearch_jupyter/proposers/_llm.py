@@ -32,7 +32,7 @@ from ..core.node import usage_totals as node_usage_totals
 from ..core.protocol import Protocol
 from ..core.tree import Tree
 from ._base import Context, Proposal, Proposer
-from ._client import ChatClient, Reply
+from ._client import BadAnswerError, ChatClient, Reply
 from ._config import LLMSettings, choose_proposer
 from ._edits import AnswerError, ParsedAnswer, apply_edits, parse_answer
 from ._prompts import build_messages, retry_message, summary_messages
@@ -132,6 +132,9 @@ class LLMProposer(Proposer):
             meta["attempts"] = attempt
             try:
                 reply = self._client.chat(messages, temperature=self.settings.temperature)
+            except BadAnswerError as err:  # the endpoint answered garbage: this node is rejected, the run goes on
+                meta["transport"] = err.attempts
+                return self._rejected(context, usage, meta, parsed, str(err))
             except ProposerError:
                 self._unrecorded = Usage(
                     self._unrecorded.prompt_tokens + usage.prompt_tokens,
@@ -139,6 +142,8 @@ class LLMProposer(Proposer):
                 )
                 raise
             usage = self._add(usage, reply)
+            if reply.attempts:  # retries and waits before this answer
+                meta.setdefault("transport", []).extend(reply.attempts)
             meta["finish_reason"] = reply.finish_reason
             if reply.estimated:
                 meta["usage_estimated"] = True

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Iterable
 
+from ..core import noise
 from ..core.constraints import format_value, ruled_out
 from ..core.errors import NodeNotFoundError
 from ..core.node import Node, Operator, Status, UsageTotals, finite, tidy, usage_totals
 from ..core.protocol import Protocol
 from ..core.tree import Tree, improvement
+from .trust import render_trust_lines, trust_facts
 
 TOOL = "autoresearch-jupyter"
 REPORT_RESULT_VERSION = 1
@@ -166,6 +169,7 @@ class Report:
     constraints: tuple[ConstraintCount, ...] = ()  # each constraint and how many nodes it ruled out
     baseline_values: dict[str, float] = dataclasses.field(default_factory=dict)  # measured, then printed
     best_values: dict[str, float] = dataclasses.field(default_factory=dict)
+    trust: Any = None  # trust.Trust: noise floor, significance, new bests, ablation table
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -228,7 +232,7 @@ def build_report(
 ) -> Report:
     """Summarise a run's tree: counts, best and improvement, the path to it, what did not work."""
     base = baseline_of(tree)
-    others = sorted((n for n in tree if n is not base), key=lambda n: n.id)
+    others = sorted((n for n in tree if n is not base and n.operator is not Operator.ABLATE), key=lambda n: n.id)
     counts = {s.value: 0 for s in Status}
     for node in others:
         counts[node.status.value] += 1
@@ -273,6 +277,7 @@ def build_report(
         constraints=tuple(ConstraintCount(t, n) for t, n in ruled_out(protocol.parsed_constraints, tree)),
         baseline_values=_values(base),
         best_values=_values(best),
+        trust=trust_facts(tree, protocol),
     )
 
 
@@ -316,15 +321,21 @@ def render_report_text(report: Report, *, max_items: int = 20) -> str:
         f"backtracks {r.backtracks}"
     )
     base_note = "" if r.baseline_status in (None, Status.OK.value) else f" (baseline {r.baseline_status})"
-    lines.append(f"baseline {r.metric}: {fmt_metric(r.baseline_metric)}{base_note}")
+    t = r.trust
+    sd = (lambda v: f" ± {v:.2g}" if v else "") if t is not None and t.noisy else (lambda v: "")
+    runs = f", mean of {t.baseline_runs} runs" if t is not None and t.noisy else ""
+    lines.append(f"baseline {r.metric}: {fmt_metric(r.baseline_metric)}{sd(t and t.baseline_sd)}{runs}{base_note}")
     if r.best_id is None:
         none = "no node meets the constraints" if r.counts.get("infeasible") or r.baseline_status == "infeasible" else (
             "no node has a usable metric")
         lines.append(f"best {r.metric}: - ({none})")
     else:
-        lines.append(f"best {r.metric}: {fmt_metric(r.best_metric)} (node {r.best_id})")
+        runs = f", mean of {t.best_runs} runs" if t is not None and t.noisy and t.best_runs > 1 else ""
+        lines.append(f"best {r.metric}: {fmt_metric(r.best_metric)}{sd(t and t.best_sd)} (node {r.best_id}{runs})")
     if r.improvement is not None:
         lines.append(f"improvement over the baseline: {fmt_delta(r.improvement)}{_pct(r.improvement_rel)}")
+    if t is not None:
+        lines += render_trust_lines(t, r.metric)
     if r.baseline_values or r.best_values:
         lines += ["", "## Metrics"]
         for who, node_id, values in (("baseline", r.baseline_id, r.baseline_values), ("best", r.best_id, r.best_values)):
@@ -428,7 +439,7 @@ def render_node_text(node: Node, tree: Tree, protocol: Protocol, *, tail_lines: 
 def _pick(tree: Tree, protocol: Protocol, node_id: int | None, run_id: str) -> Node:
     where = f" in run {run_id}" if run_id else ""
     if node_id is None:
-        best = tree.best(protocol)
+        best = noise.minimal_best(tree, protocol)  # the ablation's minimal script when it dropped changes
         if best is None:
             raise NodeNotFoundError(
                 f"no node{where} has a usable metric yet, so there is no best node to export; give a node id"
@@ -468,6 +479,10 @@ def _lineage(tree: Tree, node: Node, metric: str) -> list[str]:
 def _header(tree: Tree, protocol: Protocol, node: Node, run_id: str) -> list[str]:
     best = tree.best(protocol)
     role = " (the best node)" if best is not None and best.id == node.id else ""
+    info = node.meta.get("ablation") if node.operator is Operator.ABLATE else None
+    if isinstance(info, Mapping) and info.get("minimal"):
+        dropped = ", ".join(str(i) for i in info.get("dropped", ()))
+        role = f" (the best node {info.get('of')} without the changes of node(s) {dropped}, which did not matter)"
     kept = "" if node.kept is None else (", kept" if node.kept else ", reverted")
     return [
         f"Exported by {TOOL}",

@@ -16,6 +16,8 @@ import time
 from typing import Any, TextIO
 
 from ..core.node import Node, Status
+from ..core import noise
+from .trust import label as verdict_label
 from ..core.protocol import Protocol
 from ..engine.callbacks import Callback
 
@@ -101,7 +103,7 @@ class ProgressPrinter(Callback):
     def on_node_finished(self, *, node: Node, **info: Any) -> None:
         with self._lock:
             self.running.pop(node.id, None)
-        if node.id > 0 and node.status is not Status.REJECTED:
+        if node.id > 0 and node.status is not Status.REJECTED and node.operator.value != "ablate":
             self.done += 1
         if not self._header_done:
             self._header_done = True
@@ -118,14 +120,17 @@ class ProgressPrinter(Callback):
         if node.meta.get("backtrack"):
             marks += BACKTRACK
         if node.status is Status.OK:
-            status = "baseline" if node.id == 0 else ("kept" if node.kept else "reverted")
+            status = "baseline" if node.id == 0 else verdict_label(node, short=True)
         else:
             status = {"timeout": "timed out"}.get(node.status.value, node.status.value)
         plan = "baseline" if node.id == 0 else short_plan(node.plan)
         if node.reason and node.status is not Status.OK:
             plan = f"{plan} - {node.reason}"
         label = "base" if node.id == 0 else str(node.id)
-        self._line(self._row(label, node.operator.value, status, fmt_metric(node.metric), delta, marks, plan))
+        shown = fmt_metric(node.metric)
+        if len(node.samples) > 1:  # a mean over runs (noise floor, a confirmed new best)
+            shown += f" ± {noise.sd(node.samples):.2g} ({len(node.samples)} runs)"
+        self._line(self._row(label, node.operator.value, status, shown, delta, marks, plan))
         self._status()
 
     def on_run_finished(self, *, state: str, reason: str | None, **info: Any) -> None:

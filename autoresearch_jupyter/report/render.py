@@ -16,6 +16,7 @@ from typing import Literal
 
 from ..core.errors import AutoResearchError
 from .export import baseline_of, delta_to_parent, fmt_delta, fmt_metric, one_line
+from .trust import label
 from ..core.node import Node, Status
 from ..core.protocol import Protocol
 from ..core.tree import Tree
@@ -60,7 +61,7 @@ def _node_text(node: Node, tree: Tree, best_id: int | None, on_path: bool, color
         delta = delta_to_parent(tree, node)
         parts.append(fmt_metric(node.metric) + (f" ({fmt_delta(delta)})" if delta is not None else ""))
     if node.is_good and node.parent is not None:
-        parts.append("kept" if node.kept else "reverted")
+        parts.append(label(node, short=True))
     if node.id == best_id:
         parts.append("best")
     text = " ".join(parts)

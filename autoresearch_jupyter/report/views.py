@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.diffs import diff_stats
-from ..core.node import Node, Status, finite, usage_totals
+from ..core.node import Node, Operator, Status, finite, usage_totals
 from ..core.protocol import Protocol
 from ..core.tree import Tree, best_of, improvement
 from .export import delta_to_parent, fmt_delta, fmt_metric
@@ -97,6 +97,8 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
         "metric": finite(node.metric),
         "delta": finite(delta_to_parent(nodes, node)),  # type: ignore[arg-type]
         "kept": node.kept,
+        "new_best": node.new_best,
+        "runs": max(1, len(node.samples)),  # >1: metric is the mean of that many runs (noise floor)
         "plan": _head(node.plan or "", PLAN_CAP, "plan"),
         "reason": (node.reason or "")[:REASON_CAP] or None,
         "exit_code": node.exit_code,
@@ -159,7 +161,7 @@ def run_meta(
     base = finite(root.metric) if root is not None and root.is_good else None
     best_metric = finite(best.metric) if best is not None else None
     gain, gain_rel = improvement(protocol, root, best)
-    others = [n for n in nodes if n is not root]
+    others = [n for n in nodes if n is not root and n.operator is not Operator.ABLATE]  # the step budget's nodes
     return {
         "version": VIEW_VERSION,
         "run_id": run_id,

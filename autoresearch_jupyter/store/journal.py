@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..core.errors import JournalError
+from ..core.errors import JournalError, StorageError
+from .chain import ChainCheck, last_line, line_hash
 from .journal_format import (
     FINISH_FIELDS,
     JOURNAL_VERSION,
@@ -54,7 +55,7 @@ from ..core.tree import Tree
 
 __all__ = [
     "JOURNAL_VERSION", "STATES", "RUN_END_STATES", "Event", "Journal", "Replay", "load_journal", "replay_bytes",
-    "repair_tail", "pid_alive", "dumps", "loads", "node_dict", "node_from_dict",
+    "repair_tail", "pid_alive", "line_hash", "dumps", "loads", "node_dict", "node_from_dict",
     "RunStartedEvent", "RunResumedEvent", "RunFinishedEvent", "NodeCreatedEvent", "NodeStartedEvent",
     "NodeFinishedEvent", "NodeUpdatedEvent", "run_started_event", "run_resumed_event", "run_finished_event",
     "node_created_event", "node_started_event", "node_finished_event", "node_updated_event",
@@ -80,15 +81,28 @@ class Journal:
     ``sync_interval=0`` to fsync every ``node_finished`` at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True, sync_interval: float = 0.1) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, durable: bool = True, sync_interval: float = 0.1,
+        anchor: str | None = None,
+    ) -> None:
+        """``anchor``: the hash of the run's run.json (``line_hash``), pinned by the first line and
+        every run event; by default that of the run.json beside the journal, if there is one."""
         self.path = Path(path)
         self.durable = durable
         self.sync_interval = sync_interval
+        if anchor is None:  # a run.json beside it is what the chain pins
+            try:
+                anchor = line_hash((self.path.parent / "run.json").read_bytes())
+            except OSError:
+                pass
+        self.anchor = anchor
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired = repair_tail(self.path)
         """What opening had to fix at the end of the file (a torn last line), or None."""
         if self.repaired:
             logger.warning("%s: %s", self.path, self.repaired)
+        last = last_line(self.path)
+        self._prev = line_hash(last) if last is not None else (anchor or line_hash(b""))
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self.path, flags, 0o644)
         self._lock = threading.Lock()
@@ -114,13 +128,20 @@ class Journal:
         kind = event.get("event")
         if not isinstance(kind, str) or not kind:
             raise ValueError(f"a journal event needs an 'event' kind, got {kind!r}")
-        data = (dumps(event) + "\n").encode("utf-8")
         with self._lock:
             if self._fd < 0:
                 raise ValueError(f"journal {self.path} is closed")
-            view = memoryview(data)
-            while view:  # a regular file takes it in one write; loop for the odd short write
-                view = view[os.write(self._fd, view):]
+            chained = {**event, "prev": self._prev}
+            if self.anchor is not None and kind in ("run_started", "run_resumed"):
+                chained["run_json"] = self.anchor
+            line = dumps(chained).encode("utf-8")
+            view = memoryview(line + b"\n")
+            try:
+                while view:  # a regular file takes it in one write; loop for the odd short write
+                    view = view[os.write(self._fd, view):]
+            except OSError as err:  # a full disk: the next opening removes what part of the line got out
+                raise StorageError.from_os_error(err, self.path) from None
+            self._prev = line_hash(line)
             if self.durable:
                 if kind.startswith("run_"):
                     self._sync_locked()
@@ -259,12 +280,17 @@ class Replay:
     resumes: int = 0
     updated_at: float | None = None  # the time of the last event
     summary: dict[str, Any] | None = None  # the run_finished summary, if any
+    verified: bool = False  # every line hash-chained, and run.json pinned; False: an older, unchained run
 
 
 def load_journal(path: str | os.PathLike[str]) -> Replay:
     """Replay ``path`` into a tree. A torn or unparsable last line is skipped with a warning;
-    events about unknown nodes are skipped with a warning; a bad line in the middle raises
-    JournalError (a one-line message)."""
+    events about unknown nodes are skipped with a warning; a bad line in the middle, a line that
+    breaks the hash chain, or a run.json beside it that is not the one the journal pinned raises
+    JournalError (a one-line message naming the first bad line). Whether the run is live comes
+    from its lock (``lock.py``)."""
+    from .lock import is_locked
+
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -272,19 +298,29 @@ def load_journal(path: str | os.PathLike[str]) -> Replay:
         raise JournalError(f"{path}: no journal here (the run folder is incomplete)") from None
     except OSError as err:
         raise JournalError(f"{path}: cannot read the journal ({err.strerror})") from None
-    return replay_bytes(data, source=str(path))
+    try:
+        run_json: bytes | None = (path.parent / "run.json").read_bytes()
+    except OSError:
+        run_json = None
+    return replay_bytes(data, source=str(path), run_json=run_json, live=is_locked(path.parent))
 
 
-def replay_bytes(data: bytes, *, source: str = "journal") -> Replay:
-    """``load_journal`` on bytes already read; ``source`` names them in messages."""
-    return _Replayer(source).run(data)
+def replay_bytes(
+    data: bytes, *, source: str = "journal", run_json: bytes | None = None, live: bool | None = None
+) -> Replay:
+    """``load_journal`` on bytes already read; ``source`` names them in messages; ``run_json``
+    is checked against the hash the journal pinned; ``live`` (from the run's lock) says whether
+    a writer holds the run, None: guess from the writer's pid."""
+    return _Replayer(source, run_json=run_json, live=live).run(data)
 
 
 class _Replayer:
     """Applies events one by one; each handler returns a warning or None."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, run_json: bytes | None = None, live: bool | None = None) -> None:
         self.source = source
+        self.chain = ChainCheck(source, line_hash(run_json) if run_json is not None else None)
+        self.live = live
         self.tree = Tree()
         self.warnings: list[str] = []
         self.dropped_warnings = 0
@@ -317,6 +353,7 @@ class _Replayer:
             "run_started": self.run_started, "run_resumed": self.run_started, "run_finished": self.run_finished,
         }
         count, t = 0, None
+        previous: bytes | None = None
         for i in range(last + 1):
             line = lines[i]
             if not line or line.isspace():
@@ -333,6 +370,8 @@ class _Replayer:
                     f"{self.source}:{i + 1}: not a journal event ({str(err).splitlines()[0][:80]}); the journal is "
                     "damaged in the middle: fix or delete that line, later events depend on it"
                 ) from None
+            self.chain.check(event, previous, i + 1)
+            previous = line
             count += 1
             version = event.get("v", JOURNAL_VERSION)
             if isinstance(version, int) and version > JOURNAL_VERSION:
@@ -355,7 +394,8 @@ class _Replayer:
 
     def result(self, count: int, updated_at: float | None) -> Replay:
         if self.last_run in ("run_started", "run_resumed"):
-            state = "running" if pid_alive(self.pid, self.host, since=self.run_t) else "interrupted"
+            alive = self.live if self.live is not None else pid_alive(self.pid, self.host, since=self.run_t)
+            state = "running" if alive else "interrupted"
             finished_at, reason = None, None
         elif self.last_run == "run_finished":
             state, finished_at, reason = self.end_state or "failed", self.finished_at, self.reason
@@ -366,6 +406,7 @@ class _Replayer:
             started_at=self.started_at, finished_at=finished_at, pid=self.pid, host=self.host,
             reason=reason, resumes=self.resumes, updated_at=updated_at,
             summary=self.summary if state == self.end_state else None,
+            verified=self.chain.verified(count),
         )
 
     # node events

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ..core.errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError
-from .journal import Journal, Replay, load_journal, loads
+from ..core.errors import AutoResearchError, JournalError, ProtocolError, RunNotFoundError, StorageError
+from .journal import Journal, Replay, line_hash, load_journal, loads
+from .lock import RunLock
 from ..core.protocol import Protocol
 from ..core.tree import Tree
 
@@ -94,9 +95,20 @@ class RunDir:
     ) -> "RunDir":
         """Make a new run folder with its run.json; raises RunNameError if ``name`` is taken."""
         runs = Path(runs_dir) if runs_dir is not None else DEFAULT_RUNS_DIR
-        if name is not None:
-            _check_name(runs, name)
-        runs.mkdir(parents=True, exist_ok=True)
+        check_runs_dir(runs)
+        try:
+            runs.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _runs_dir_error(runs, err) from None
+        with _names_lock(runs):  # two runs started with one name at once: the second is refused
+            if name is not None:
+                _check_name(runs, name)
+            return cls._create_locked(runs, name=name, protocol=protocol, settings=settings, source=source)
+
+    @classmethod
+    def _create_locked(
+        cls, runs: Path, *, name: str | None, protocol: Protocol, settings: dict[str, Any], source: str | None
+    ) -> "RunDir":
         for _ in range(100):
             run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
             try:
@@ -104,6 +116,8 @@ class RunDir:
                 break
             except FileExistsError:
                 continue
+            except OSError as err:
+                raise StorageError.from_os_error(err, runs / run_id) from None
         else:  # pragma: no cover - 100 collisions in one second
             raise AutoResearchError(f"cannot make a new run folder in {runs}")
         path = runs / run_id
@@ -117,9 +131,12 @@ class RunDir:
             "source": source,
         }
         text = json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n"
-        atomic_write(path / RUN_FILE, text)
-        (path / JOURNAL_FILE).touch()
-        (path / "nodes").mkdir()
+        try:
+            atomic_write(path / RUN_FILE, text)
+            (path / JOURNAL_FILE).touch()
+            (path / "nodes").mkdir()
+        except OSError as err:
+            raise StorageError.from_os_error(err, err.filename or path) from None
         return cls(path, json.loads(text))
 
     @classmethod
@@ -192,11 +209,24 @@ class RunDir:
     # the journal
 
     def journal(self, *, durable: bool = True) -> Journal:
-        """The journal, opened for append (a torn last line is repaired first)."""
-        return Journal(self.journal_path, durable=durable)
+        """The journal, opened for append (a torn last line is repaired first), chained to run.json.
+
+        Only the holder of the run's lock (``lock()``) may write it."""
+        try:
+            anchor = line_hash((self.path / RUN_FILE).read_bytes())
+        except OSError:
+            anchor = None
+        try:
+            return Journal(self.journal_path, durable=durable, anchor=anchor)
+        except OSError as err:
+            raise StorageError.from_os_error(err, self.journal_path) from None
+
+    def lock(self, what: str = "resume") -> RunLock:
+        """Take the run's writer lock (RunActiveError if another process holds it)."""
+        return RunLock(self.path).acquire(what)
 
     def load(self) -> Replay:
-        """Replay the journal; JournalError if it is damaged in the middle."""
+        """Replay the journal; JournalError if it is damaged in the middle or was modified."""
         return load_journal(self.journal_path)
 
     def summary(self) -> RunSummary:
@@ -222,7 +252,9 @@ class RunDir:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: never half a file."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: never half a file
+    (a full disk leaves the old file, or none, and raises the OSError)."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -231,8 +263,50 @@ def atomic_write(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise
+
+
+def check_runs_dir(runs: Path) -> None:
+    """A runs directory that cannot hold runs (a file, a path under /proc or /sys): one line."""
+    resolved = Path(os.path.abspath(runs))
+    if resolved.exists() and not resolved.is_dir():
+        raise StorageError(f"--runs-dir {runs} is a file, not a folder: give a folder for the runs")
+    if str(resolved).split(os.sep)[1:2] in (["proc"], ["sys"], ["dev"]):
+        raise StorageError(f"--runs-dir {runs} is under /{str(resolved).split(os.sep)[1]}, which holds no "
+                           "files: give a folder on a disk")
+
+
+def _runs_dir_error(runs: Path, err: OSError) -> StorageError:
+    if isinstance(err, (NotADirectoryError, FileExistsError)):
+        return StorageError(f"--runs-dir {runs}: a part of that path is a file, not a folder: give a folder")
+    return StorageError.from_os_error(err, runs)
+
+
+class _names_lock:
+    """Holds an flock on the runs folder itself while a name is checked and its run folder made
+    (no lock file: nothing new appears among the runs)."""
+
+    def __init__(self, runs: Path) -> None:
+        self.runs = runs
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            import fcntl
+
+            self.fd = os.open(self.runs, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+            fcntl.flock(self.fd, fcntl.LOCK_EX)  # two runs started at once wait for each other here
+        except (ImportError, OSError):
+            pass  # no locks here (or a folder we cannot open): the name check still runs
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _json_default(obj: Any) -> Any:
@@ -283,6 +357,10 @@ def _finished_summary(journal: Path) -> tuple[str, dict[str, Any]] | None:
         event = loads(lines[-1])
     except ValueError:
         return None
+    if isinstance(event, dict) and event.get("prev") is not None and (
+        len(lines) < 2 or event["prev"] != line_hash(lines[-2].rsplit(b"\n", 1)[-1])
+    ):
+        return None  # a last line that does not chain: the full replay says what is wrong
     if (
         isinstance(event, dict) and event.get("event") == "run_finished"
         and isinstance(event.get("summary"), dict) and event.get("state") in ("finished", "stopped", "failed")

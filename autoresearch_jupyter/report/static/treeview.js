@@ -7,7 +7,7 @@
 // inserts the cell calls event.preventDefault(). Without one, the code is copied instead.
 
 const FOLDABLE = new Set(["reverted", "buggy", "timeout", "rejected", "cancelled", "infeasible"]);
-const LABEL = { timeout: "timed out" };
+const LABEL = { timeout: "timed out", kept: "improved on parent" };
 const MAX_INDENT = 24;
 
 export function createStore() {
@@ -105,6 +105,8 @@ function h(tag, cls, text) {
 const fmt = (v) => (v === null || v === undefined ? "-" : String(Number(v.toPrecision(6))));
 const fmtDelta = (v) => (v === null || v === undefined ? "" : (v >= 0 ? "+" : "") + fmt(v));
 const label = (kind) => LABEL[kind] || kind;
+// "new best" is its own label: "kept" only means better than the parent.
+const verdict = (rec) => (rec.new_best ? "new best" : label(rec.kind));
 
 function fmtDur(s) {
   s = Math.round(s);
@@ -374,7 +376,7 @@ export function mountTreeView(el, store, actions = {}) {
     const m = store.meta;
     const out = [];
     const title = h("div", "ar-insp-title");
-    title.append(h("strong", "", `node ${rec.id}`), ` · ${rec.operator} · `, h("span", `ar-badge ar-k-${rec.kind}`, label(rec.kind)));
+    title.append(h("strong", "", `node ${rec.id}`), ` · ${rec.operator} · `, h("span", `ar-badge ar-k-${rec.kind}`, verdict(rec)));
     if (m.best_id === rec.id) title.append(h("span", "ar-star", " ★ best"));
     out.push(title);
     const facts = h("div", "ar-facts");

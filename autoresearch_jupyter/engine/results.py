@@ -1,4 +1,4 @@
-"""How a search ended (``Search.run`` returns it): a frozen record over the final tree snapshot."""
+"""What a search hands back: how it ended, with the final tree as a snapshot."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 from ..core.node import Node
 from ..core.protocol import Protocol
 from ..core.tree import TreeSnapshot
-
-__all__ = ["Outcome"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,3 +28,10 @@ class Outcome:
     @property
     def baseline(self) -> Node | None:
         return self.tree.root
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
