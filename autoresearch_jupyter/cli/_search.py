@@ -24,9 +24,10 @@ def execute(search: Search, *, runs_dir: Path, as_json: bool) -> int:
     search.subscribe(BestScriptWriter())
     search.subscribe(LessonsWriter())
     search.prepare()
-    if offer := offer_line(search):
-        print(offer, file=sys.stderr)
+    offer = offer_line(search)  # said at the end: the first line of a failure stays the error
     outcome = search.run()
+    if offer and outcome.state != "failed":
+        print(offer, file=sys.stderr)
     report = export.build_report(outcome.tree, outcome.protocol, run_id=outcome.run_id, state=outcome.state)
     if as_json:
         print_json(export.report_envelope(report))
