@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..report import export
+from ..report.lessons import read_or_write, render_lessons_text
 from ..core.errors import NodeNotFoundError
 from ._common import open_run, print_json, run_ref_argument
 
@@ -49,4 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     report = export.build_report(tree, protocol, run_id=run_dir.id, run_name=run_dir.name or "", state=replay.state)
     print(export.render_report_text(report))
+    lessons = read_or_write(run_dir, state=replay.state)
+    if lessons is not None and replay.tree.root is not None:
+        print("\n" + render_lessons_text(lessons))
     return 0

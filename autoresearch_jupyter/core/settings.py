@@ -587,6 +587,9 @@ class RunSettings(_Group):
     policy: PolicySettings = group(PolicySettings)
     cwd: str | None = setting(None, "run nodes in this folder (default: each in its own node folder)",
                               metavar="DIR")
+    learn_from: tuple[str, ...] = setting(
+        (), "use the lessons of earlier runs: a run id, name, 'latest', or 'auto' (the newest earlier run "
+        "of this script or cell); repeatable", text="list", metavar="RUN", repeat=True)
     source_dir: str | None = setting(None, "the baseline's folder: on nodes' PYTHONPATH", internal=True)
     evaluation: EvalSettings = group(EvalSettings)
 

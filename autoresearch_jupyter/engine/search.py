@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -30,6 +31,9 @@ from ..core.errors import (
 from ..executors import Executor, Job, JobResult, get_executor
 from . import measures
 from .guard import Guard, code_hash
+from .learn import Learned, load_for, start_proposal
+from ..store.journal import Journal
+from ..core.metrics import failure_reason, read_metric
 from .infra import cwd_hint, disk_full, tolerate
 from ..store.journal import Journal, pid_alive
 from ..core.metrics import ambiguity, failure_reason, read_metric
@@ -104,6 +108,7 @@ class Search:
         self._guard = Guard(protocol=protocol)
         self._started = 0.0
         self._closing = False  # set while cancelling: nothing new may start
+        self.learned = Learned()  # lessons of earlier runs (--learn-from), loaded by prepare()
         self._sigma = 0.0  # the noise floor, from the baseline's runs
         self._runs: dict[int, list[dict[str, Any]]] = {}  # fields of each finished run of a node still running
         self._smoke = bool(self.settings.smoke)
@@ -244,6 +249,7 @@ class Search:
                 settings=self.settings.to_dict(),
                 source=self._source,
             )
+            self.learned = load_for(self)
         if self._run_lock is None:
             self._run_lock = self.run_dir.lock("run")
         if self._grading is not None:  # ---- evaluation hook 1: the grader wraps the executor ----
@@ -338,6 +344,10 @@ class Search:
         self._sigma = noise.sigma(self._tree)
         if self._ablate_only:
             return "finished", "ablation of the best node"
+        start = start_proposal(self.learned, root.code) if len(self._tree) == 1 else None
+        if start is not None:  # a first node from the earlier best values
+            if (first := self._node_from(Decision(0, Operator.IMPROVE), root, start)).status is Status.PENDING:
+                self._submit(first)
         # Unfinished nodes of an interrupted run are run again, ids and code unchanged.
         for unfinished in list(self._tree):
             if unfinished.id != 0 and unfinished.status in (Status.PENDING, Status.RUNNING, Status.CANCELLED):
@@ -441,14 +451,22 @@ class Search:
             parent = self._tree[decision.parent]
             context = Context(
                 protocol=self.protocol, tree=self._tree, parent=parent, operator=decision.operator,
-                progress=self._progress(), is_known=self._guard.is_known, goal=self.settings.goal,
+                progress=self._progress(), goal=self.settings.goal,
+                is_known=functools.partial(self._known, parent.code),
                 grading=self._grading.contract if self._grading is not None else "",  # ---- evaluation hook 4 ----
             )
+            skipped = len(self.learned.skipped)
             proposal = self._proposer.propose(context=context)
             if proposal is None:
                 self._exhausted.add((decision.parent, decision.operator))
                 continue
+            if len(self.learned.skipped) > skipped:  # earlier failures steered this proposal
+                proposal.meta.setdefault("learned_from", self.learned.run_ids)
             return self._node_from(decision, parent, proposal)
+
+    def _known(self, parent_code: str, code: str) -> bool:
+        """Tried in this run, or known from earlier runs' lessons to fail (counted as skipped)."""
+        return self._guard.is_known(code) or self.learned.skip(parent_code, code)
 
     def _node_from(self, decision: Decision, parent: Node, proposal: Any) -> Node:
         meta = dict(proposal.meta)
@@ -461,7 +479,8 @@ class Search:
             diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
             created_at=time.time(), usage=proposal.usage, meta=meta,
         )
-        reason = proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
+        reason = (proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
+                  or self.learned.known_failure(parent.code, proposal.code))
         if reason:
             node.status, node.reason, node.finished_at = Status.REJECTED, reason, time.time()
         self._add(node)
@@ -747,6 +766,7 @@ class Search:
         self.callbacks.on_run_finished(
             state=state, reason=reason, tree=self._snapshot, best=self._snapshot.best(self.protocol),
             run_id=self.run_dir.id, run_dir=str(self.run_dir.path), protocol=self.protocol,
+            learned=self.learned.summary() if self.learned else None,
         )
 
 

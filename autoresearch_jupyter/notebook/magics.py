@@ -184,6 +184,10 @@ class AutoResearch(Magics, SettingsTraits):
         search = Search(code=code, protocol=protocol, runs_dir=runs_dir, name=name, settings=settings,
                         source=str(source))
         run_dir = search.prepare()
+        from ..engine.learn import offer_line
+
+        if offer := offer_line(search, flag="%%autoresearch --learn-from auto (or %config AutoResearch.learn_from = 'auto')"):
+            print(offer, file=sys.stderr)
         if blobs:
             write_use_file(run_dir.path, blobs)
         return search
@@ -193,9 +197,11 @@ class AutoResearch(Magics, SettingsTraits):
     def launch(self, search: Search, *, background: bool, loaded: Any = None) -> NotebookRun:
         """Show the run, start its thread, and (unless ``background``) wait for its end."""
         from ..report.bestfile import BestScriptWriter
+        from ..report.lessons import LessonsWriter
         from .run import NotebookRun
 
         search.subscribe(BestScriptWriter())
+        search.subscribe(LessonsWriter())
         run = NotebookRun.live(search)
         self._show_live(run, search, loaded=loaded)
         self.runs[run.id] = run

@@ -67,5 +67,10 @@ class Proposer(abc.ABC):
     def on_node_finished(self, *, node: Node, tree: Tree) -> None:
         """Called after a proposed node finished and the journal recorded it. Optional."""
 
+    def learn(self, *, lessons: list[dict[str, Any]]) -> None:
+        """Called once before the first proposal with the lessons of earlier runs whose protocol
+        matches (``core/lessons.py``: observations as prior trials, best values, domains). Optional;
+        earlier failures are already kept out by the search, whatever the proposer does."""
+
     def reseed_rng(self, seed: int) -> None:
         """Reset randomness; the search calls it when it resumes a run, with a seed of that session's own."""

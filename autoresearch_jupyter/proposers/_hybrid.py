@@ -20,6 +20,7 @@ Before F everything goes to the LLM. Nodes record who proposed them (``meta["hyb
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from ..core.node import Node, Operator
 from ..core.tree import Tree
@@ -57,6 +58,10 @@ class HybridProposer(Proposer):
     def on_node_finished(self, *, node: Node, tree: Tree) -> None:
         self.llm.on_node_finished(node=node, tree=tree)
         self.mutate.on_node_finished(node=node, tree=tree)
+
+    def learn(self, *, lessons: list[dict[str, Any]]) -> None:
+        self.llm.learn(lessons=lessons)
+        self.mutate.learn(lessons=lessons)
 
     def reseed_rng(self, seed: int) -> None:
         self.llm.reseed_rng(seed)

@@ -80,7 +80,12 @@ class LLMProposer(Proposer):
         self.name = f"llm ({self._client.describe()})"  # type: ignore[misc]
         self.model = self._client.model
         self._unrecorded = Usage(0, 0)  # tokens of requests that never became a node (a fault mid-way)
+        self._lessons: list[dict[str, Any]] = []
         self.reseed_rng(seed)
+
+    def learn(self, *, lessons: list[dict[str, Any]]) -> None:
+        """Earlier runs' lessons go into every prompt, as a bounded "what is known" section."""
+        self._lessons = list(lessons)
 
     def reseed_rng(self, seed: int) -> None:
         """The model samples on the server; nothing to reseed here (the seed is not sent: not every
@@ -113,7 +118,7 @@ class LLMProposer(Proposer):
         spent = self._over_budget(context.tree)
         if spent:
             raise BudgetExhaustedError(spent)
-        prompt = build_messages(context, max_prompt_tokens=self.settings.max_prompt_tokens)
+        prompt = build_messages(context, max_prompt_tokens=self.settings.max_prompt_tokens, lessons=self._lessons)
         messages = list(prompt.messages)
         usage = Usage(0, 0)
         meta: dict[str, Any] = {

@@ -22,11 +22,14 @@ from ..core.tree import Tree
 from ._base import Context
 from ._memory import estimate_tokens, render_memory
 
-__all__ = ["SYSTEM", "Prompt", "build_messages", "messages_tokens", "retry_message", "summary_messages"]
+__all__ = ["SYSTEM", "Prompt", "build_messages", "known_text", "messages_tokens", "retry_message",
+           "summary_messages"]
 
 MESSAGE_OVERHEAD = 4  # tokens a chat message costs beyond its text (role, separators)
 TAIL_LINES = 40
 TAIL_CHARS = 3000
+KNOWN_SHARE = 0.25  # of the prompt cap, at most, for what earlier runs learned (--learn-from)
+KNOWN_HEADER = "# What is known from earlier runs of this task\n"
 
 SYSTEM = """You are an expert machine-learning engineer running experiments on a training script. \
 Each experiment is one change to the script. A runner executes the changed script once under a \
@@ -156,8 +159,45 @@ def _current(node: Node, protocol: Protocol) -> str:
     return f"# Current script (node {node.id}, {state})\n{_fence(node.code)}"
 
 
-def build_messages(context: Context, *, max_prompt_tokens: int) -> Prompt:
-    """The request for one proposal: fixed parts always, the memory fitted into the rest of the cap."""
+def known_text(lessons: list[dict], max_tokens: int) -> str:
+    """What earlier runs learned (``core/lessons.py``), as short lines that fit ``max_tokens``:
+    failures first (they hold whatever the protocol), then value domains, then, where the
+    protocol matched, what helped and the best values. Empty when nothing fits."""
+    lines: list[str] = []
+    for data in lessons:
+        run = data.get("run_name") or data.get("run_id") or "an earlier run"
+        for f in data.get("failed", []):
+            what = "; ".join(f"{c.get('name')} {c.get('old')} -> {c.get('new')}" for c in f.get("changes") or [])
+            reason = str(f.get("reason") or f.get("status") or "failed").strip().splitlines()
+            lines.append(f"- Failed in {run}: {what or str(f.get('plan', ''))[:120]} ({(reason or [''])[-1][:120]})")
+        for d in (data.get("domains") or {}).values():
+            if d.get("fails_at_or_above") is not None:
+                lines.append(f"- {d.get('name')}: values from {d['fails_at_or_above']:g} up failed in {run}")
+            if d.get("fails_at_or_below") is not None:
+                lines.append(f"- {d.get('name')}: values up to {d['fails_at_or_below']:g} failed in {run}")
+        for h in sorted(data.get("helped", []), key=lambda h: -float(h.get("effect") or 0))[:8]:
+            what = "; ".join(f"{c.get('name')} {c.get('old')} -> {c.get('new')}" for c in h.get("changes") or [])
+            lines.append(f"- Helped in {run}: {what or str(h.get('plan', ''))[:120]} (gain {h.get('effect'):.4g})")
+        best = data.get("best") or {}
+        if best.get("values"):
+            shown = ", ".join(f"{v.get('name')} = {v.get('new')}" for v in best["values"][:10])
+            lines.append(f"- Best values in {run} (metric {best.get('metric'):.6g}): {shown}")
+    if not lines:
+        return ""
+    out = [KNOWN_HEADER + "Do not repeat these failures; build on what helped."]
+    used = estimate_tokens(out[0])
+    for line in dict.fromkeys(lines):
+        cost = estimate_tokens(line) + 1
+        if used + cost > max_tokens:
+            break
+        out.append(line)
+        used += cost
+    return "\n".join(out) if len(out) > 1 else ""
+
+
+def build_messages(context: Context, *, max_prompt_tokens: int, lessons: list[dict] | None = None) -> Prompt:
+    """The request for one proposal: fixed parts always, then what earlier runs learned (at most
+    KNOWN_SHARE of the cap), then the memory fitted into the rest of the cap."""
     goal = context.goal.strip() or f"Improve `{context.protocol.metric}` on this task."
     head = [f"# Goal\n{goal}", protocol_text(context.protocol, context.progress)]
     if context.grading:  # a separate evaluator: what it reads, never the data only it sees
@@ -169,6 +209,10 @@ def build_messages(context: Context, *, max_prompt_tokens: int) -> Prompt:
     fixed = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(head + tail)}]
     header = "# Memory: what was tried so far\n"
     room = max_prompt_tokens - messages_tokens(fixed) - estimate_tokens(header + "\n\n")
+    known = known_text(lessons, min(room, int(max_prompt_tokens * KNOWN_SHARE)) - 2) if lessons and room > 0 else ""
+    if known:
+        head = head + [known]
+        room -= estimate_tokens(known + "\n\n")
     memory, items = ("", 0)
     if room > 0:
         memory, items = render_memory(context.tree, context.protocol, context.parent, room)

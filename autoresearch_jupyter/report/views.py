@@ -126,6 +126,9 @@ def node_record(node: Node, nodes: Mapping[int, Node], *, v: int = 0) -> Record:
     grading = graded_record(node)
     if grading is not None:
         rec["graded"] = grading
+    learned = node.meta.get("learned_from")  # run ids whose lessons informed this node (--learn-from)
+    if learned:
+        rec["learned_from"] = [str(r) for r in learned][:8]
     parent = nodes.get(node.parent) if node.parent is not None else None
     if parent is not None:
         edits = line_edits(parent.code, node.code)
