@@ -6,40 +6,40 @@ from these fields, so ``autoresearch run --steps``, ``%%autoresearch --steps``,
 ``%config AutoResearch.steps`` and the lab extension's defaults share one name, one type, one
 check and one message; ``options()`` lists them flat, in the order the help shows them.
 
-Values are checked once, when a settings object is made (``__post_init__``); a bad value raises
-the group's AutoResearchError subclass with a one-line message that names the option.
-``to_dict``/``from_dict`` convert to and from run.json's ``settings``, in the shape earlier
-versions wrote (runs written before this model load unchanged); the protocol options go to
-run.json's ``protocol`` through ``protocol_for``.
+This module holds the groups (``RunSettings`` and its parts: protocol, proposer and LLM,
+executor, policy, evaluation), each group's own checks across fields, and run.json's shape;
+the machinery they are written in (``setting()``, ``Spec``, ``Option``, checking one value, the
+flat list) is in ``options``, registered with ``RunSettings`` here and re-exported, so this
+stays the one module the rest of the project imports. Values are checked once, when a settings
+object is made (``__post_init__``); a bad value raises the group's AutoResearchError subclass
+with a one-line message that names the option. ``to_dict``/``from_dict`` convert to and from
+run.json's ``settings``, in the shape earlier versions wrote (runs written before this model load
+unchanged); the protocol options go to run.json's ``protocol`` through ``protocol_for``.
 
 Only the standard library is imported (the magics build their traits from this module when the
-extension loads), and nothing of the project but ``errors``, ``protocol``, ``constraints`` and ``sizes``.
+extension loads), and nothing of the project but ``errors``, ``protocol``, ``constraints``
+and ``options``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .errors import AutoResearchError, EvaluatorError, ExecutorError, ProposerError, ProtocolError, ScriptError
 from .constraints import MEASURED_NAMES, parse_constraints
+from .options import (
+    SECTIONS, Option, SettingsError, Spec, _error_of, _Group, _validate, check_option, group, option,
+    option_error, options, register, setting,
+)
 from .protocol import METRIC_NAME, Protocol
 
 __all__ = [
-    "EvalSettings", "ExecutorSettings", "LLMOptions", "Option", "PolicySettings", "ProposerSettings",
-    "ProtocolSettings", "RunSettings", "SettingsError", "Spec", "check_option", "default_runs_dir", "options",
+    "SECTIONS", "EvalSettings", "ExecutorSettings", "LLMOptions", "Option", "PolicySettings",
+    "ProposerSettings", "ProtocolSettings", "RunSettings", "SettingsError", "Spec", "check_option",
+    "default_runs_dir", "group", "option", "option_error", "options", "setting",
 ]
-
-SECTIONS = {
-    "protocol": "protocol (fixed before the first node)",
-    "search": "search",
-    "llm": "LLM proposer (--proposer llm or auto)",
-    "evaluation": "separate evaluation (--eval: a grader the node's code cannot touch)",
-}
-
 
 RUNS_DIR_ENV = "AUTORESEARCH_RUNS_DIR"
 
@@ -53,211 +53,6 @@ def default_runs_dir() -> str:
     return os.environ.get(RUNS_DIR_ENV) or ".autoresearch"
 
 
-class SettingsError(AutoResearchError):
-    """A run setting has a bad value or an unknown name."""
-
-
-class Spec:
-    """What a field is as an option: help, bounds or choices, and how it is written.
-
-    A plain class, not a dataclass: the magics build their traits from these when the extension
-    loads, and each dataclass costs its generated methods at import. Read-only by convention.
-    """
-
-    __slots__ = ("help", "option", "flags", "section", "choices", "minimum", "maximum", "positive", "unit",
-                 "text", "metavar", "repeat", "internal")
-
-    def __init__(
-        self, help: str, *,
-        option: str = "",  # the option's name (trait, dest); default: the field's name
-        flags: tuple[str, ...] = (),  # command-line flags; default: --option-with-dashes
-        section: str = "search",  # the group in --help and in the README's table (see SECTIONS)
-        choices: tuple[str, ...] = (),
-        minimum: float | None = None,
-        maximum: float | None = None,
-        positive: bool = False,  # more than 0 (an exclusive minimum)
-        unit: str = "",  # "seconds": said in messages
-        text: str = "",  # "size" ("4G" -> bytes) or "list" ("0,1" -> ("0", "1")): how a value is typed
-        metavar: str | None = None,
-        repeat: bool = False,  # a list option whose flag may be given several times (--constraint A --constraint B)
-        internal: bool = False,  # stored in run.json, set by a face: not an option
-    ) -> None:
-        self.help, self.option, self.flags, self.section, self.choices = help, option, flags, section, choices
-        self.minimum, self.maximum, self.positive, self.unit = minimum, maximum, positive, unit
-        self.text, self.metavar, self.repeat, self.internal = text, metavar, repeat, internal
-
-    def __repr__(self) -> str:
-        return f"Spec({self.help!r})"
-
-
-def setting(default: Any, help: str, **spec: Any) -> Any:
-    """A dataclass field with its option spec in the metadata."""
-    meta = {"spec": Spec(help=help, **spec)}
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("mutable defaults are not allowed")
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def group(cls: type) -> Any:
-    """A nested group of settings (its own dataclass), defaulting to its defaults."""
-    return dataclasses.field(default_factory=cls, metadata={"group": cls})
-
-
-class Option:
-    """One option, flat: where it lives in RunSettings and what it takes (read-only)."""
-
-    __slots__ = ("name", "path", "spec", "kind", "nullable", "default")
-
-    def __init__(self, *, name: str, path: tuple[str, ...], spec: Spec, kind: type, nullable: bool,
-                 default: Any) -> None:
-        self.name = name  # trait name and argparse dest
-        self.path = path  # attribute path in RunSettings, e.g. ("executor", "workers")
-        self.spec = spec
-        self.kind = kind  # int, float, bool, str or tuple
-        self.nullable = nullable
-        self.default = default
-
-    def __repr__(self) -> str:
-        return f"Option({self.name!r}, {'.'.join(self.path)})"
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        return self.spec.flags or ("--" + self.name.replace("_", "-"),)
-
-    @property
-    def label(self) -> str:
-        """How messages name the option: its flag(s)."""
-        return " or ".join(self.flags)
-
-    @property
-    def takes(self) -> str:
-        """What a valid value is, in words ("a positive number of seconds")."""
-        if self.spec.text == "size":
-            return "a size in bytes, e.g. 4G"
-        if self.name == "metric":
-            return "a metric name"
-        if self.name == "direction":
-            return "a flag"
-        if self.name == "replicates":
-            return "auto or a whole number from 1 to 10"
-        return _what(self)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready description (the lab extension's defaults, the README's table)."""
-        return {
-            "name": self.name, "flags": list(self.flags), "type": self.kind.__name__, "nullable": self.nullable,
-            "default": list(self.default) if isinstance(self.default, tuple) else self.default,
-            "help": self.spec.help, "section": self.spec.section, "choices": list(self.spec.choices) or None,
-            "minimum": self.spec.minimum, "maximum": self.spec.maximum, "positive": self.spec.positive,
-            "takes": self.takes,
-        }
-
-
-# ---- checking one value ------------------------------------------------------------------
-
-
-def _what(option: Option) -> str:
-    """What a valid value is, in words, for messages."""
-    spec, kind = option.spec, option.kind
-    if spec.choices:
-        return "one of " + ", ".join(spec.choices)
-    if kind is bool:
-        return "true or false"
-    if kind is int:
-        lo, hi = spec.minimum, spec.maximum
-        if hi is not None:
-            return f"an integer from {int(lo or 0)} to {int(hi)}"
-        return {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-            lo, f"an integer of at least {int(lo or 0)}")  # type: ignore[arg-type]
-    if kind is float:
-        unit = f" of {spec.unit}" if spec.unit else ""
-        if spec.minimum is not None and spec.maximum is not None:
-            return f"between {spec.minimum:g} and {spec.maximum:g}"
-        if spec.positive:
-            return f"a positive number{unit}"
-        if spec.minimum == 0:
-            return f"a non-negative number{unit}"
-        return "a finite number"
-    if kind is tuple:
-        return "a comma-separated list"
-    return "text"
-
-
-def _convert(option: Option, value: Any) -> Any:
-    """``value`` as the field's type (text forms parsed), or raise with the option's message."""
-    given = value
-
-    def bad() -> AutoResearchError:
-        return option_error(option, f"{option.label} must be {_what(option)}, got {given!r}")
-
-    if value is None:
-        if option.nullable:
-            return None
-        raise bad()
-    kind, spec = option.kind, option.spec
-    if spec.text == "size":
-        from .sizes import parse_size
-
-        try:
-            return parse_size(value)
-        except AutoResearchError as err:
-            raise option_error(option, f"{option.label}: {err}") from None
-    if kind is tuple:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise bad()
-        if spec.repeat:  # each occurrence may itself be a comma-separated list
-            items = [part for item in items for part in str(item).split(",")]
-        return tuple(str(item).strip() for item in items if str(item).strip())
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise bad()
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad()
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad()
-        value = float(value)
-    elif not isinstance(value, str):
-        raise bad()
-    if spec.choices and value not in spec.choices:
-        raise bad()
-    if kind in (int, float):
-        if spec.positive and not value > 0:
-            raise bad()
-        if spec.minimum is not None and value < spec.minimum:
-            raise bad()
-        if spec.maximum is not None and value > spec.maximum:
-            raise bad()
-    return value
-
-
-def option_error(option: Option, message: str) -> AutoResearchError:
-    """The error class of the option's group, with ``message``."""
-    return _error_of(_GROUP_OF.get(option.path[:-1], RunSettings))(message)
-
-
-def _error_of(cls: type) -> type[AutoResearchError]:
-    """The error class a settings group raises (its ``error`` class variable)."""
-    error: type[AutoResearchError] = getattr(cls, "error", SettingsError)
-    return error
-
-
-def check_option(name: str, value: Any) -> Any:
-    """``value`` checked (and parsed) as the option ``name``, alone: for ``%config`` traits."""
-    return _convert(option(name), value)
-
-
-def _validate(obj: Any) -> None:
-    """Check and normalise every field of a settings group, in place (frozen: via __setattr__)."""
-    for field in dataclasses.fields(obj):
-        opt = _field_option(type(obj), field.name)
-        if opt is not None:
-            object.__setattr__(obj, field.name, _convert(opt, getattr(obj, field.name)))
-
-
 # ---- the groups ----------------------------------------------------------------------------
 
 
@@ -269,27 +64,6 @@ def parse_replicates(value: Any) -> int | str:
     if text.isdigit() and 1 <= int(text) <= 10:
         return int(text)
     raise ProtocolError(f"--replicates must be 'auto' or a whole number from 1 to 10, got {value!r}")
-
-
-class _Group:
-    """Equality, hashing and repr by field values, written once for every settings group (the
-    dataclasses are made with eq=False, repr=False: fewer generated methods, a faster import)."""
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _Group)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._values()))
-
-    def __repr__(self) -> str:
-        fields = dataclasses.fields(self)  # type: ignore[arg-type]
-        return f"{type(self).__name__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields)})"
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -720,77 +494,4 @@ def _group_from(cls: type, raw: Any, *, strict: bool, where: str) -> Any:
     return cls(**_known(cls, raw, strict=strict, where=where))
 
 
-# ---- the flat list of options ----------------------------------------------------------------
-
-_GROUP_OF: dict[tuple[str, ...], type] = {
-    (): RunSettings, ("protocol",): ProtocolSettings, ("proposer",): ProposerSettings,
-    ("executor",): ExecutorSettings, ("policy",): PolicySettings, ("evaluation",): EvalSettings,
-}
-
-
-_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
-
-
-def _kind(annotation: str) -> tuple[type, bool]:
-    """(base type, nullable) of a field's annotation as written (``"int | None"`` -> (int, True)).
-
-    The annotations are strings (``from __future__ import annotations``) in the few forms the
-    fields use; reading them here is cheaper than ``typing.get_type_hints`` at extension load.
-    """
-    parts = [p.strip() for p in annotation.split("|")]
-    rest = [p for p in parts if p != "None"]
-    if len(rest) != 1 or not (rest[0] in _KINDS or rest[0].startswith("tuple[")):
-        raise TypeError(f"a setting must be int, float, str, bool or a tuple (maybe | None), not {annotation}")
-    return (tuple if rest[0].startswith("tuple[") else _KINDS[rest[0]]), len(rest) < len(parts)
-
-
-def _collect(cls: type, path: tuple[str, ...]) -> Iterable[Option]:
-    for field in dataclasses.fields(cls):
-        if "group" in field.metadata:
-            yield from _collect(field.metadata["group"], path + (field.name,))
-            continue
-        spec: Spec = field.metadata["spec"]
-        kind, nullable = _kind(str(field.type))
-        yield Option(name=spec.option or field.name, path=path + (field.name,), spec=spec, kind=kind,
-                     nullable=nullable, default=field.default)
-
-
-@functools.lru_cache(maxsize=None)
-def _all_options() -> tuple[Option, ...]:
-    found = tuple(_collect(RunSettings, ()))
-    names = [o.name for o in found]
-    assert len(names) == len(set(names)), f"two settings share an option name: {names}"
-    return found
-
-
-def options(*, internal: bool = False) -> tuple[Option, ...]:
-    """The run options in help order (protocol first); ``internal`` adds the face-set ones."""
-    order = list(SECTIONS)
-    found = [o for o in _all_options() if internal or not o.spec.internal]
-    return tuple(sorted(found, key=lambda o: order.index(o.spec.section)))
-
-
-def option(name: str) -> Option:
-    """The option called ``name``; SettingsError lists the valid names."""
-    for found in _all_options():
-        if found.name == name:
-            return found
-    raise SettingsError(f"unknown option {name!r}. Valid options: {', '.join(o.name for o in options())}")
-
-
-@functools.lru_cache(maxsize=None)
-def _field_options() -> dict[tuple[type, str], Option]:
-    """Which Option checks which field of which group class."""
-    out = {(_GROUP_OF[o.path[:-1]], o.path[-1]): o for o in _all_options()}
-    for name in (f.name for f in dataclasses.fields(LLMOptions)):
-        out[(LLMOptions, name)] = out[(ProposerSettings, name)]
-    return out
-
-
-def _field_option(cls: type, name: str) -> Option | None:
-    """The Option of field ``name`` of ``cls`` or of the settings group it derives from."""
-    table = _field_options()
-    for owner in cls.__mro__:
-        if (owner, name) in table:
-            return table[(owner, name)]
-    return None
+register(RunSettings, shared={LLMOptions: ProposerSettings})
