@@ -14,7 +14,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import logging
-import os
 import random
 import threading
 import time
@@ -22,32 +21,30 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .callbacks import Callback, CallbackList
-from ..core.diffs import unified_diff
 from ..core import noise
-from ..core.errors import (
-    AblationError, AmbiguousMetricError, BaselineError, BudgetExhaustedError, ProposerError, ProtocolError,
-    RunActiveError, StorageError,
-)
-from ..executors import Executor, Job, JobResult, get_executor
-from . import measures
-from .guard import Guard, code_hash
+from ..core.errors import BaselineError, BudgetExhaustedError, ProposerError, ProtocolError, StorageError
+from ..executors import Executor, JobResult, get_executor
+from .baseline import check_baseline, smoke_usable
+from .guard import Guard
+from .jobs import build_job, seed_env, warm_imports
+from .judge import Judge
 from .learn import Learned, load_for, start_proposal
+from .nodes import baseline_node, node_hash, proposed_node
 from ..store.journal import Journal
-from ..core.metrics import failure_reason, read_metric
-from .infra import cwd_hint, disk_full, tolerate
-from ..store.journal import Journal, pid_alive
-from ..core.metrics import ambiguity, failure_reason, read_metric
+from ..core.metrics import failure_reason
+from .infra import disk_full, tolerate
 from .ablation import run_ablation
 from ..core.node import Node, NodeSnapshot, Operator, Status
 from .policy import Decision, GreedyTreePolicy, Policy
 from ..proposers import Context, Proposer, get_proposer
 from ..evaluation import Grading
 from ..core.protocol import Protocol
-from ..store.lock import RunLock, is_locked
+from ..store.lock import RunLock
 from ..core.settings import ProtocolSettings, RunSettings
 from ..store.runs import RunDir, summarize
 from ..core.tree import Tree, TreeSnapshot
-from .results import Outcome, read_text
+from .results import Outcome
+from .resuming import check_ablatable, open_for_resume
 
 __all__ = ["Outcome", "Search"]
 
@@ -140,21 +137,9 @@ class Search:
         The proposer and the policy are reseeded (``reseed_rng``) from the protocol's seed and the
         number of nodes, so the resumed session is reproducible and draws anew.
         """
-        legacy = is_locked(run_dir.path) is None  # written by a version without the lock: judge by its pid
-        lock = run_dir.lock("resume")  # one writer per run, held until the resumed search ends
-        try:
-            replay = run_dir.load()
-            if legacy and replay.finished_at is None and pid_alive(replay.pid, replay.host):
-                raise RunActiveError(
-                    f"run {run_dir.id} is still running (pid {replay.pid} on {replay.host}); stop it before resuming"
-                )
-            root = replay.tree.root
-            if root is None:
-                raise BaselineError(f"run {run_dir.id} has no baseline node to resume from")
-            settings = RunSettings.from_dict(run_dir.settings, strict=False)  # run.json may come from another version
-        except BaseException:
-            lock.release()
-            raise
+        lock, replay, settings = open_for_resume(run_dir)
+        root = replay.tree.root
+        assert root is not None  # open_for_resume refuses a run without a baseline
         if steps is not None:
             settings = dataclasses.replace(settings, steps=steps)
         search = cls(
@@ -177,12 +162,7 @@ class Search:
         search._sigma = noise.sigma(search._tree)
         search._ablate_only = ablate_only
         if ablate_only:
-            best = search._tree.best(search.protocol)
-            if best is None or best.parent is None:
-                raise AblationError(
-                    f"run {run_dir.id} has no best node beyond its baseline, so there is nothing to ablate; "
-                    f"continue the search first (autoresearch resume {run_dir.id})"
-                )
+            check_ablatable(search._tree, search.protocol, run_dir.id)
         return search
 
     def _build_parts(self) -> None:
@@ -272,8 +252,9 @@ class Search:
                 protocol=self.protocol, tree=self._snapshot, proposer=getattr(self._proposer, "name", "?"),
                 executor=self._executor.describe(),
             )
-            self._check_smoke()
-            self._start_executor()
+            self._smoke = smoke_usable(self.code, self.protocol, self._smoke)  # --smoke needs AUTORESEARCH_SMOKE read
+            self._executor.start(warm_imports=warm_imports(self.code), env=seed_env(self.protocol),
+                                 workspace=self.run_dir.path / "nodes")
             state, reason = self._loop()
             if state == "finished" and (self.settings.ablate or self._ablate_only):
                 run_ablation(self)
@@ -305,31 +286,6 @@ class Search:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def _start_executor(self) -> None:
-        from ..executors.local import top_level_imports
-
-        assert self._executor is not None
-        try:
-            imports = top_level_imports(self.code, submodules=True)
-        except SyntaxError:
-            imports = []
-        assert self.run_dir is not None
-        self._executor.start(warm_imports=imports, env=self._seed_env(), workspace=self.run_dir.path / "nodes")
-
-    def _check_smoke(self) -> None:
-        """--smoke on a script that never reads AUTORESEARCH_SMOKE would rerun it whole under the
-        short limit: say so once and skip smoke runs."""
-        if self._smoke and "AUTORESEARCH_SMOKE" not in self.code:
-            self._smoke = False
-            logger.warning(
-                "autoresearch: --smoke: the script never reads AUTORESEARCH_SMOKE, so a smoke run would be "
-                "the whole script under the %g s smoke limit; smoke runs are skipped", self.protocol.smoke_budget,
-            )
-
-    def _seed_env(self) -> dict[str, str]:
-        seed = str(self.protocol.seed)
-        return {"AUTORESEARCH_SEED": seed, "PYTHONHASHSEED": seed}
-
     def _loop(self) -> tuple[str, str | None]:
         root = self._tree.root
         if root is None:
@@ -339,7 +295,8 @@ class Search:
             self._drain(until_empty=True)
             if self._stop.is_set():
                 return "stopped", "stopped by the user"
-        self._check_baseline(self._tree.root)
+        check_baseline(self._tree.root, protocol=self.protocol, settings=self.settings, ambiguous=self._ambiguous,
+                       grading=self._grading)
         self._guard.set_baseline(self._tree.root.code)  # type: ignore[union-attr]
         self._sigma = noise.sigma(self._tree)
         if self._ablate_only:
@@ -431,10 +388,7 @@ class Search:
     # ---- nodes -------------------------------------------------------------------------
 
     def _create_baseline(self) -> Node:
-        node = Node(
-            id=0, parent=None, operator=Operator.BASELINE, plan="baseline", code=self.code,
-            code_hash=self._hash(self.code), created_at=time.time(),
-        )
+        node = baseline_node(self.code)
         self._add(node)
         return node
 
@@ -469,29 +423,15 @@ class Search:
         return self._guard.is_known(code) or self.learned.skip(parent_code, code)
 
     def _node_from(self, decision: Decision, parent: Node, proposal: Any) -> Node:
-        meta = dict(proposal.meta)
-        if decision.note:
-            meta["policy"] = decision.note
-        meta["backtrack"] = decision.backtrack  # the report counts these, not a guess
-        node = Node(
-            id=self._tree.next_id(), parent=parent.id, operator=proposal.operator, plan=proposal.plan,
-            code=proposal.code, code_hash=self._hash(proposal.code),
-            diff=unified_diff(parent.code, proposal.code, f"node {parent.id}", "proposed"),
-            created_at=time.time(), usage=proposal.usage, meta=meta,
-        )
-        reason = (proposal.rejected or self._guard.check(code=proposal.code, parent_code=parent.code)
-                  or self.learned.known_failure(parent.code, proposal.code))
-        if reason:
-            node.status, node.reason, node.finished_at = Status.REJECTED, reason, time.time()
+        node = proposed_node(self._tree.next_id(), decision, parent, proposal, reject=self._rejects)
         self._add(node)
         return node
 
-    @staticmethod
-    def _hash(code: str) -> str:
-        try:
-            return code_hash(code)
-        except SyntaxError:
-            return ""
+    def _rejects(self, parent_code: str, code: str) -> str | None:
+        """Why ``code`` may not run: the guard's reason, or a failure known from earlier runs."""
+        return self._guard.check(code=code, parent_code=parent_code) or self.learned.known_failure(parent_code, code)
+
+    _hash = staticmethod(node_hash)  # ablation.py hashes its candidates with it
 
     def _publish(self, node: Node) -> NodeSnapshot:
         """Freeze ``node`` as it is now into the tree snapshot that subscribers see."""
@@ -516,32 +456,7 @@ class Search:
         assert self._executor is not None and self.run_dir is not None and self._journal is not None
         two_stage = self._smoke and node.id != 0 and node.operator is not Operator.ABLATE
         stage = stage or ("smoke" if two_stage else "full")
-        node_dir = self.run_dir.node_dir(node.id)
-        result_path = node_dir / _result_name(stage)
-        result_path.unlink(missing_ok=True)
-        env = {
-            **self._seed_env(),
-            "AUTORESEARCH_TIME_BUDGET": f"{self.protocol.time_budget:g}",
-            "AUTORESEARCH_NODE_ID": str(node.id),
-            "AUTORESEARCH_RESULT": str(result_path.resolve()),
-            "AUTORESEARCH_METRIC": self.protocol.metric,
-            "AUTORESEARCH_NODE_DIR": str(node_dir.resolve()),
-            **self._path_env(),
-        }
-        if stage == "smoke":
-            env["AUTORESEARCH_SMOKE"] = "1"
-        source = self.settings.source_dir
-        job = Job(
-            mirror=Path(source) if source and not self.settings.cwd else None,
-            readonly=(self.run_dir.path.resolve(),),  # the sandbox shows the run folder read-only
-            node_id=node.id,
-            script=self.run_dir.script_path(node.id).resolve(),
-            workdir=node_dir.resolve(),
-            timeout=self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget,
-            env=env,
-            log_name=_log_name(stage),
-            cwd=Path(self.settings.cwd).resolve() if self.settings.cwd else None,
-        )
+        job = build_job(node, stage, protocol=self.protocol, settings=self.settings, run_dir=self.run_dir)
         if stage == "smoke" or (stage == "full" and not two_stage):  # the first stage of the node starts it
             self._runs.pop(node.id, None)
             with self._lock:
@@ -550,13 +465,6 @@ class Search:
             self._journal.node_started(node.id, t=node.started_at)
             self.callbacks.on_node_started(node=self._publish(node), tree=self._snapshot)
         self._inflight[self._executor.submit(job=job)] = (node, stage)
-
-    def _path_env(self) -> dict[str, str]:
-        source = self.settings.source_dir
-        if not source:
-            return {}
-        paths = [str(Path(source).resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
-        return {"AUTORESEARCH_SOURCE_DIR": paths[0], "PYTHONPATH": os.pathsep.join(paths)}
 
     def _handle(self, node: Node, stage: str, result: JobResult) -> None:
         infra = result.infra_error or disk_full(
@@ -573,14 +481,17 @@ class Search:
                 self._submit(node, "full")
                 return
             result = dataclasses.replace(result, cancelled=True)  # stopping: no full run now
-        fields = self._judge(node, stage, result)
+        assert self.run_dir is not None
+        judge = Judge(self.protocol, self._tree, self._sigma, self._grading, self._ambiguous)
+        fields = judge.judge(node, stage, result, self.run_dir.node_dir(node.id))
+        self._ambiguous = judge.ambiguous
         if stage != "smoke":
             runs = self._runs.setdefault(node.id, [])
             runs.append(fields)
-            if fields["status"] is Status.OK and len(runs) < self._runs_wanted(node, runs) and not self._closing:
+            if fields["status"] is Status.OK and len(runs) < judge.runs_wanted(node, runs) and not self._closing:
                 self._submit(node, f"run{len(runs) + 1}")  # the noise floor, or confirming a new best
                 return
-            fields = self._combine(node, self._runs.pop(node.id))
+            fields = judge.combine(node, self._runs.pop(node.id))
         previous = self._snapshot.best(self.protocol)
         with self._lock:
             for key, value in fields.items():
@@ -601,134 +512,6 @@ class Search:
         best = self._snapshot.best(self.protocol)
         if best is not None and (previous is None or best.id != previous.id):
             self.callbacks.on_best_changed(node=best, previous=previous, tree=self._snapshot)
-
-    def _runs_wanted(self, node: Node, runs: list[dict[str, Any]]) -> int:
-        """How many runs ``node`` gets: the baseline measures the noise floor; on a noisy run a
-        would-be new best and every ablation candidate get as many runs as the baseline had."""
-        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
-        if node.id == 0:
-            return noise.runs_wanted(self.protocol, samples)
-        if self._sigma == 0:
-            return 1
-        if node.operator is Operator.ABLATE or len(runs) > 1:
-            return noise.confirm_runs(self._tree)
-        best = self._tree.best(self.protocol)
-        would_lead = best is None or self.protocol.better(samples[0], best.metric)  # type: ignore[arg-type]
-        return noise.confirm_runs(self._tree) if would_lead and self._keeps(node, samples[0]) else 1
-
-    def _combine(self, node: Node, runs: list[dict[str, Any]]) -> dict[str, Any]:
-        """One node's fields from its runs: the first run's, with the mean metric of those that
-        worked; keep-or-revert is decided on the mean."""
-        if runs[-1]["status"] is Status.CANCELLED:
-            return runs[-1]  # stopped while confirming: run again on resume, never half-judged
-        fields = dict(runs[0])
-        if fields["status"] is not Status.OK:
-            return fields
-        samples = [r["metric"] for r in runs if r["status"] is Status.OK]
-        if len(runs) > 1:
-            fields.update(metric=noise.mean(samples), samples=samples,
-                          exec_time=round(noise.mean([r["exec_time"] for r in runs]), 4))
-            failed = [r for r in runs if r["status"] is not Status.OK]
-            if failed:
-                fields["meta"] = {**node.meta, "replicate_failed": f"{len(failed)} run(s): {failed[0]['reason']}"}
-        if node.id == 0:
-            fields["meta"] = {**fields.get("meta", node.meta),
-                              "noise": {"runs": len(samples), "sigma": noise.sd(samples)}}
-            fields["kept"] = True
-        else:
-            fields["kept"] = node.operator is not Operator.ABLATE and self._keeps(node, fields["metric"])
-        return fields
-
-    def _judge(self, node: Node, stage: str, result: JobResult) -> dict[str, Any]:
-        """The node's status, metric, reason and keep-or-revert verdict from its job result."""
-        assert self.run_dir is not None
-        smoke = "smoke run: " if stage == "smoke" else ""
-        fields: dict[str, Any] = {
-            "exit_code": result.exit_code, "exec_time": round(result.exec_time, 4),
-            "output_tail": result.output_tail, "finished_at": time.time(),
-            "metric": None, "kept": False, "reason": None,
-        }
-        result_path = self.run_dir.node_dir(node.id) / _result_name(stage)
-        output = ""
-        if not result.cancelled:  # measured and collected for every node that ran, however it ended
-            output = read_text(result.log_path)
-            fields.update(measures.recorded(self.protocol, result, output, result_path))
-        if result.where is not None:
-            fields["where"] = dict(result.where)
-        if result.cancelled:  # an infrastructure failure says so in error; resume runs it again
-            fields.update(status=Status.CANCELLED, reason=result.error or "cancelled", kept=None)
-        elif result.timed_out:
-            budget = self.protocol.smoke_budget if stage == "smoke" else self.protocol.time_budget
-            fields.update(status=Status.TIMEOUT, reason=f"{smoke}timed out after {budget:g} s")
-        elif result.error or result.exit_code:
-            reason = result.error or failure_reason(result.output_tail, result.exit_code)
-            fields.update(status=Status.BUGGY, reason=smoke + reason)
-        elif self._grading is not None and stage != "smoke":  # ---- evaluation hook 2: the evaluator decides ----
-            fields.update(self._grading.fields(node, result))
-            broken = measures.infeasible(self.protocol, fields) if fields["status"] is Status.OK else None
-            if broken:
-                fields.update(status=Status.INFEASIBLE, reason=broken, kept=False)
-            elif fields["status"] is Status.OK:
-                fields["kept"] = self._keeps(node, fields["metric"])
-        else:
-            if self.protocol.measured_metric:  # the runner's number; nothing printed counts
-                metric, why = measures.measured_objective(self.protocol, fields)
-            else:
-                metric, why = read_metric(name=self.protocol.metric, output=output, result_path=result_path)
-            fields["metric"] = metric
-            if node.id == 0 and metric is None and not self.protocol.measured_metric:
-                self._ambiguous = ambiguity(output, self.protocol.metric)
-                why = self._ambiguous or why
-            broken = None if why else measures.infeasible(self.protocol, fields)
-            if why:
-                fields.update(status=Status.BUGGY, reason=why)
-            elif broken:
-                fields.update(status=Status.INFEASIBLE, reason=broken, kept=False)
-            else:
-                fields.update(status=Status.OK, kept=self._keeps(node, metric))
-        return fields
-
-    def _keeps(self, node: Node, metric: float | None) -> bool:
-        """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
-        if node.parent is None:
-            return True
-        if node.operator is Operator.ABLATE:
-            return False
-        ancestor: Node | None = self._tree[node.parent]
-        while ancestor is not None and not ancestor.is_good:
-            ancestor = self._tree[ancestor.parent] if ancestor.parent is not None else None
-        if ancestor is None or ancestor.metric is None or metric is None:
-            return metric is not None
-        return self.protocol.improves(metric, ancestor.metric, self._sigma)
-
-    def _check_baseline(self, root: Node | None) -> None:
-        if root is not None and root.status.has_result():
-            warning = measures.check_baseline_metrics(self.protocol, root)
-            if warning:
-                logger.warning("autoresearch: warning: %s", warning)
-            return
-        if root is None:
-            return
-        if self._ambiguous:
-            raise AmbiguousMetricError(self._ambiguous, settings=("metric",))
-        what = {
-            Status.TIMEOUT: f"the baseline timed out after {self.protocol.time_budget:g} s "
-            "(raise the time budget or make the script faster)",
-            Status.BUGGY: f"the baseline failed: {root.reason}",
-        }.get(root.status, f"the baseline did not finish ({root.status.value})")
-        if root.status is Status.EVAL_FAILED and self._grading is not None:  # ---- evaluation hook 2b ----
-            raise BaselineError(self._grading.baseline_problem(root), settings=("eval",))
-        fixes: tuple[str, ...] = ("time_budget",) if root.status is Status.TIMEOUT else ()
-        hint = cwd_hint(root.reason or "", cwd=self.settings.cwd, source_dir=self.settings.source_dir)
-        if hint:
-            what += hint
-            fixes = ("cwd",)
-        tail = "\n".join(root.output_tail.rstrip().splitlines()[-15:])
-        raise BaselineError(
-            f"{what}. The search needs a working baseline that prints "
-            f"'{self.protocol.metric}: <number>'.\n--- output tail ---\n{tail}",
-            settings=fixes,
-        )
 
     def _record_meta(self, node: Node, meta: dict[str, Any]) -> None:
         """Merge facts learnt after a node finished (its holdout score) into it and the journal."""
@@ -769,10 +552,3 @@ class Search:
             learned=self.learned.summary() if self.learned else None,
         )
 
-
-def _result_name(stage: str) -> str:
-    return {"smoke": "smoke-result.json", "full": "result.json"}.get(stage, f"result-{stage}.json")
-
-
-def _log_name(stage: str) -> str:
-    return {"smoke": "smoke.log", "full": "output.log"}.get(stage, f"output-{stage}.log")
