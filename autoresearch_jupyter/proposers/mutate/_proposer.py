@@ -20,6 +20,11 @@ constraints and fraction names), never repeats a value that failed at another pa
 aside), never goes further in a direction that failed, and never touches literals that cannot
 move the metric (plots, output, code after the metric: see ``_effect``). A failed move is
 debugged by bisecting it, kept on the valid side of any bound its error stated.
+
+Lessons of earlier runs (``learn``, see ``_lessons``): where the protocol matches, their
+observations and failures are prior trials of the model (which then leads from the first
+proposal), and the sites their kept changes moved are asked about first; whatever the protocol,
+the values at which a site failed bound its domain.
 """
 
 from __future__ import annotations
