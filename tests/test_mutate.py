@@ -625,3 +625,17 @@ def test_lessons_of_an_earlier_run_steer_the_first_tpe_proposals() -> None:
         for node in tree:
             lr = float(re.search(r"lr = (\S+)", node.code).group(1))  # type: ignore[union-attr]
             assert lr < bound, (node.plan, bound)
+
+
+def test_prior_trials_are_capped_and_picked_the_same_way_each_time() -> None:
+    from autoresearch_jupyter.core import lessons as L
+    from autoresearch_jupyter.proposers.mutate._knowledge import Knowledge
+    from autoresearch_jupyter.proposers.mutate._lessons import MAX_PRIORS, build
+
+    key = next(lit.key for lit in L.literals(LEARN) or [] if lit.name == "width")
+    lessons = {"observations": [{"metric": -float(i), "values": {key: f"{i + 1}.0"}} for i in range(3 * MAX_PRIORS)]}
+    know = Knowledge(make_tree(LEARN), "val_acc")
+    a, b = build([lessons], know, LEARN), build([lessons], know, LEARN)
+    assert len(a.observations) == MAX_PRIORS and a.observations == b.observations
+    assert len({v["/width#0"] for _, v, _ in a.observations}) == MAX_PRIORS
+    assert all(i < 0 for i, _, _ in a.observations)  # never a node's id
