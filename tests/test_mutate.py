@@ -553,3 +553,89 @@ def test_at_20_evaluations_at_least_the_tpe_median(task: str) -> None:
     assert row["mutate"] > row["baseline"]
     if task == "knn_strings":  # the documented string choice was tried
         assert any('weights="distance"' in n.code for n in row["tree"])
+
+
+# ---- lessons of earlier runs -------------------------------------------------------------
+
+LEARN = "lr = 0.1\nwidth = 2.0\nscore = -abs(width - 60.0) - abs(lr - 0.2)\n"
+
+
+def _learn_metric(code: str) -> float | None:
+    lr = float(re.search(r"lr = (\S+)", code).group(1))  # type: ignore[union-attr]
+    width = float(re.search(r"width = (\S+)", code).group(1))  # type: ignore[union-attr]
+    return None if lr > 0.3 else -abs(width - 60.0) - abs(lr - 0.2)  # lr > 0.3 "diverges"
+
+
+def _learn_run(steps: int, seed: int, lessons: list[dict] | None = None) -> Tree:
+    """A greedy search of LEARN by the proposer (each node from the best so far)."""
+    tree = make_tree(LEARN)
+    tree[0].metric = _learn_metric(LEARN)
+    proposer = MutateProposer(seed=seed, sampler="tpe")
+    if lessons is not None:
+        proposer.learn(lessons=lessons)
+    for step in range(steps):
+        best = max((n for n in tree if n.metric is not None), key=lambda n: n.metric)
+        p = proposer.propose(context=context(tree, best, progress=step / 24))
+        assert p is not None
+        m = _learn_metric(p.code)
+        node = add(tree, best, p, Status.OK if m is not None else Status.BUGGY, metric=m)
+        node.kept = m is not None and m > best.metric
+        if m is None:
+            node.reason = "ValueError: diverged"
+    return tree
+
+
+def test_lessons_of_an_earlier_run_steer_the_first_tpe_proposals() -> None:
+    pytest.importorskip("optuna")
+    from autoresearch_jupyter.core import lessons as L
+
+    earlier = _learn_run(24, seed=5)
+    lessons = L.derive(earlier, Protocol.for_script(LEARN, metric="val_acc", maximize=True), run_id="r1")
+    assert max(o["metric"] for o in lessons["observations"]) > -5  # it found width near 60
+    lr_key = next(k for k, d in lessons["domains"].items() if d["name"] == "lr")
+    bound = lessons["domains"][lr_key]["fails_at_or_above"]
+
+    def width(node: Node) -> float:
+        return float(re.search(r"width = (\S+)", node.code).group(1))  # type: ignore[union-attr]
+
+    def best(tree: Tree) -> float:
+        return max(n.metric if n.metric is not None else -math.inf for n in tree if n.id)
+
+    far = abs(math.log10(2.0 / 60.0)) / 2  # half way from the baseline's 2.0 to the best 60, on a log scale
+    plain_best, informed_best = [], []
+    for seed in range(5):
+        plain, informed = _learn_run(4, seed), _learn_run(4, seed, [lessons])
+        assert "TPE" in informed[1].plan and abs(math.log10(width(informed[1]) / 60.0)) < far, informed[1].plan
+        assert abs(math.log10(width(plain[1]) / 60.0)) >= far, plain[1].plan  # the same seed without them
+        plain_best.append(best(plain))
+        informed_best.append(best(informed))
+    assert sum(informed_best) > sum(plain_best), (plain_best, informed_best)
+    a, b = _learn_run(4, 1, [lessons]), _learn_run(4, 1, [lessons])
+    assert [n.code for n in a] == [n.code for n in b]  # seeded: the same priors, the same proposals
+    # another protocol: no metric values (no prior trials, no effects), its domains still hold
+    from autoresearch_jupyter.proposers.mutate._knowledge import Knowledge
+    from autoresearch_jupyter.proposers.mutate._lessons import build
+
+    held = {**{k: lessons[k] for k in ("protocol", "failed", "domains", "helped")}, "protocol_matches": False}
+    know = Knowledge(make_tree(LEARN), "val_acc")
+    priors, none = build([lessons], know, LEARN), build([held], know, LEARN)
+    assert priors.observations and priors.effects and not none.observations and not none.effects
+    assert none.bounds["/lr#0"].hi == bound and not none.bounds["/lr#0"].ok(bound)
+    for tree in (_learn_run(6, 0, [held]), _learn_run(6, 2, [lessons])):
+        for node in tree:
+            lr = float(re.search(r"lr = (\S+)", node.code).group(1))  # type: ignore[union-attr]
+            assert lr < bound, (node.plan, bound)
+
+
+def test_prior_trials_are_capped_and_picked_the_same_way_each_time() -> None:
+    from autoresearch_jupyter.core import lessons as L
+    from autoresearch_jupyter.proposers.mutate._knowledge import Knowledge
+    from autoresearch_jupyter.proposers.mutate._lessons import MAX_PRIORS, build
+
+    key = next(lit.key for lit in L.literals(LEARN) or [] if lit.name == "width")
+    lessons = {"observations": [{"metric": -float(i), "values": {key: f"{i + 1}.0"}} for i in range(3 * MAX_PRIORS)]}
+    know = Knowledge(make_tree(LEARN), "val_acc")
+    a, b = build([lessons], know, LEARN), build([lessons], know, LEARN)
+    assert len(a.observations) == MAX_PRIORS and a.observations == b.observations
+    assert len({v["/width#0"] for _, v, _ in a.observations}) == MAX_PRIORS
+    assert all(i < 0 for i, _, _ in a.observations)  # never a node's id

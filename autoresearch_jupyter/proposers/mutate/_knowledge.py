@@ -79,6 +79,7 @@ class Knowledge:
     tree: Tree
     metric: str
     introspect: bool = True
+    prior_bounds: dict[str, Bounds] = dataclasses.field(default_factory=dict)  # by site id: earlier runs' domains
 
     def __post_init__(self) -> None:
         root = self.tree.root
@@ -105,12 +106,16 @@ class Knowledge:
         return self.infos.get(target or "", {}).get("params", {}).get(site.name) if target else None
 
     def values(self, node: Node) -> dict[str, Any]:
-        key = (node.code, self._key)
+        return self.values_of(node.code)
+
+    def values_of(self, code: str) -> dict[str, Any]:
+        """Every site's value in ``code`` (a node's, or an earlier run's script re-expressed)."""
+        key = (code, self._key)
         values = _VALUES.get(key)
         if values is None:
             if len(_VALUES) > 4096:
                 _VALUES.clear()
-            values = _VALUES[key] = {s.id: s.value for s in self.sites(node.code)}
+            values = _VALUES[key] = {s.id: s.value for s in self.sites(code)}
         return values
 
     def _learn(self) -> dict[str, Bounds]:
@@ -130,7 +135,7 @@ class Knowledge:
 
     def bounds(self, site: Site) -> Bounds:
         b = self.learned.get(site.name, NONE).meet(documented(self.info(site), site.value)).meet(by_name(site))
-        return b
+        return b.meet(self.prior_bounds[site.id]) if site.id in self.prior_bounds else b
 
     def as_float(self, site: Site) -> Site:
         """An int literal that is a float in practice becomes a float site (``"eta": 1`` -> 0.3)."""

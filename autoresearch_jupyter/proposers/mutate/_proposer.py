@@ -20,6 +20,11 @@ constraints and fraction names), never repeats a value that failed at another pa
 aside), never goes further in a direction that failed, and never touches literals that cannot
 move the metric (plots, output, code after the metric: see ``_effect``). A failed move is
 debugged by bisecting it, kept on the valid side of any bound its error stated.
+
+Lessons of earlier runs (``learn``, see ``_lessons``): where the protocol matches, their
+observations and failures are prior trials of the model (which then leads from the first
+proposal), and the sites their kept changes moved are asked about first; whatever the protocol,
+the values at which a site failed bound its domain.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ...core.node import Node, Operator
 from .._base import Context, Proposal, Proposer
 from ._domains import Domain
 from ._knowledge import IMPORTANT, Knowledge
+from ._lessons import Priors, build
 from ._model import Studies, choose, optuna_available
 from ._moves import Move, bisect, fmt_float, fmt_value, site_moves
 from ._sites import Site, _is_number
@@ -87,11 +93,30 @@ class MutateProposer(Proposer):
             raise ProposerError(f"the tpe sampler needs Optuna: {PIP_HINT}")
         self.sampler = sampler
         self.defaults = defaults
+        self._lessons: list[dict[str, Any]] = []
+        self._priors: tuple[str, Priors] | None = None
         self.reseed_rng(seed)
 
     def reseed_rng(self, seed: int) -> None:
         self._seed = seed
         self._studies = Studies()
+
+    def learn(self, *, lessons: list[dict[str, Any]]) -> None:
+        """Earlier runs' lessons: their observations become prior trials of the model (where the
+        protocol matches), their kept changes rank the sites, their domains bound the values."""
+        self._lessons = [dict(x) for x in lessons]
+        self._priors = None
+
+    def _knowledge(self, context: Context) -> tuple[Knowledge, Priors]:
+        know = Knowledge(context.tree, context.protocol.metric, introspect=self.defaults)
+        root = context.tree.root
+        if not self._lessons or root is None:
+            return know, Priors()
+        if self._priors is None or self._priors[0] != root.code:
+            self._priors = (root.code, build(self._lessons, know, root.code))
+        priors = self._priors[1]
+        know.prior_bounds = priors.bounds
+        return know, priors
 
     @property
     def model(self) -> bool:
@@ -120,7 +145,7 @@ class MutateProposer(Proposer):
 
     def _improve(self, context: Context) -> Proposal | None:
         parent, tree = context.parent, context.tree
-        know = Knowledge(tree, context.protocol.metric, introspect=self.defaults)
+        know, priors = self._knowledge(context)
         sites = {s.id: know.as_float(s) for s in know.sites(parent.code) if not know.inert(parent.code, s)}
         if not sites:
             return None
@@ -145,9 +170,10 @@ class MutateProposer(Proposer):
         attempts = []
         if self.model:
             first = lambda: self._first_try(know, tree, sites, domains, change, rng, context.early)  # noqa: E731
-            model = lambda: self._model(know, context, sites, domains, change, rng)  # noqa: E731
+            model = lambda: self._model(know, context, sites, domains, change, rng, priors)  # noqa: E731
             attempts = [lambda: self._momentum(context, sites, change)]
-            attempts += [first, model] if context.early else [model, first]
+            informed = bool(priors.observations)  # earlier runs' trials: the model knows enough to lead
+            attempts += [first, model] if context.early and not informed else [model, first]
         attempts.append(lambda: self._hill(context, sites, change, rng))
         for attempt in attempts:
             proposal = attempt()
@@ -268,15 +294,17 @@ class MutateProposer(Proposer):
         return out
 
     def _model(self, know: Knowledge, context: Context, sites: dict[str, Site], domains: dict[str, Domain],
-               change: Any, rng: random.Random) -> Proposal | None:
+               change: Any, rng: random.Random, priors: Priors = Priors()) -> Proposal | None:
         if not self.model or not domains:
             return None
         tree, parent = context.tree, context.parent
-        observations = []
+        observations = list(priors.observations)  # earlier runs' trials first (ids < 0)
         for node in tree:
             if node.status.is_finished() and node.status.value not in ("rejected", "cancelled"):
                 observations.append((node.id, know.values(node), node.metric if node.is_good else None))
         effect = self._effects(tree)
+        for sid, size in priors.effects.items():
+            effect[sid] = max(effect.get(sid, 0.0), size)
         worth = [sid for sid in domains if effect.get(sid, 0.0) > 0 or self._priority(know, sites[sid]) >= 2.0]
         order = sorted(worth or domains, key=lambda sid: (-effect.get(sid, -1.0), -self._priority(know, sites[sid])))
         ask_ids = order[: ASK_SITES - 1]  # the most promising, and one other for exploration
@@ -366,7 +394,7 @@ class MutateProposer(Proposer):
         if meta is None or not isinstance(base_id, int) or base_id not in tree:
             return None
         base = tree[base_id]
-        know = Knowledge(tree, context.protocol.metric, introspect=self.defaults)
+        know, _ = self._knowledge(context)
         site = next((know.as_float(s) for s in know.sites(base.code) if s.id == meta["site"]), None)
         failed_value = _parse(str(meta.get("new")))
         mid = bisect(site, failed_value) if site is not None else None
