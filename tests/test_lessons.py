@@ -170,23 +170,26 @@ def test_notebook_rerun_offers_the_lessons_and_learns_from_latest(tmp_path, monk
     magics.runs_dir, magics.view = str(tmp_path / "runs"), "text"
     try:
         line = "--metric score --maximize --steps 12"
-        shell.run_cell_magic("autoresearch", line, SCRIPT)
+        cell = SCRIPT.replace("width = 2.0", "width = 2.0  # search: float(1, 60)")  # a space: run 1 finds a best
+        shell.run_cell_magic("autoresearch", line, cell)
         capsys.readouterr()
-        shell.run_cell_magic("autoresearch", line.replace("12", "1"), SCRIPT)
+        shell.run_cell_magic("autoresearch", line.replace("12", "1"), cell)
         err = capsys.readouterr().err
         assert "an earlier run of this script is in the runs folder" in err
         assert "--learn-from auto" in err
         runs = list_runs(tmp_path / "runs")
-        shell.run_cell_magic("autoresearch", line + f" --learn-from {runs[0].id}", SCRIPT)
+        shell.run_cell_magic("autoresearch", line + f" --learn-from {runs[0].id}", cell)
         err = capsys.readouterr().err
         assert "learning from run" in err
         run3 = RunDir.open(list_runs(tmp_path / "runs")[-1].path)
         tree = run3.load().tree
-        assert tree[1].meta["learned_from"] == [runs[0].id]
+        assert tree[1].meta.get("learned_from") == [runs[0].id], (tree[1].plan, tree[1].status, tree[1].reason, dict(tree[1].meta), [r.name for r in runs])
         from autoresearch_jupyter.report.views import node_record
 
         assert node_record(tree[1], {n.id: n for n in tree})["learned_from"] == [runs[0].id]  # the widget's records say it
-        assert not [n for n in tree if n.status.value in ("buggy", "timeout")]
+        first = RunDir.open(runs[0].path).load().tree
+        failed_before = {n.code_hash for n in first if n.status.value in ("buggy", "timeout")}
+        assert not [n for n in tree if n.status.value in ("buggy", "timeout") and n.code_hash in failed_before]
     finally:
         for run in list(magics.runs.values()):
             run.stop()

@@ -159,7 +159,7 @@ class Search:
             search._guard.remember(node.code)
             if node.parent is not None and node.status is Status.BUGGY:
                 search._guard.failures.record(node, search._tree[node.parent])
-        search._sigma = noise.sigma(search._tree)
+        search._sigma = noise.sigma_bound(search._tree)
         search._ablate_only = ablate_only
         if ablate_only:
             check_ablatable(search._tree, search.protocol, run_dir.id)
@@ -298,7 +298,7 @@ class Search:
         check_baseline(self._tree.root, protocol=self.protocol, settings=self.settings, ambiguous=self._ambiguous,
                        grading=self._grading)
         self._guard.set_baseline(self._tree.root.code)  # type: ignore[union-attr]
-        self._sigma = noise.sigma(self._tree)
+        self._sigma = noise.sigma_bound(self._tree)  # the keep rule errs against noise
         if self._ablate_only:
             return "finished", "ablation of the best node"
         start = start_proposal(self.learned, root.code) if len(self._tree) == 1 else None

@@ -70,7 +70,7 @@ def trust_facts(tree: Tree, protocol: Protocol) -> Trust:
         sigma=sigma,
         baseline_runs=max(1, len(root.samples)) if root is not None else 0,
         noise_k=protocol.noise_k,
-        threshold=protocol.threshold(sigma),
+        threshold=protocol.threshold(noise.sigma_bound(tree)),  # what the keep rule used
         baseline_sd=noise.node_sd(root, tree) if root is not None and sigma else None,
         best_sd=noise.node_sd(best, tree) if best is not None and sigma else None,
         best_runs=max(1, len(best.samples)) if best is not None else 0,
