@@ -99,7 +99,7 @@ def render_trust_lines(t: Trust, metric: str) -> list[str]:
     if t.noisy:
         lines.append(
             f"noise floor: the baseline differs between runs (sd {t.sigma:.3g} over {t.baseline_runs} runs); "
-            f"a change counts only beyond {t.threshold:.3g} ({t.noise_k:g} sd), a new best is confirmed by "
+            f"a change counts only beyond {t.threshold:.3g} ({t.noise_k:g} x an upper bound on the sd), a new best is confirmed by "
             f"{t.baseline_runs} runs"
         )
         if t.significant is not None:
