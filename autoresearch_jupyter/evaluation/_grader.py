@@ -22,15 +22,13 @@ import hashlib
 import logging
 import math
 import os
-import re
-import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..core.errors import ExecutorError
-from ..core.metrics import parse_metric, read_metric, read_result
+from ..core.metrics import failure_reason, parse_metric, read_metric, read_result
 from ..executors import Executor, Job, JobResult
 from ._files import EvalFiles
 from ._spec import EvalSpec
@@ -38,7 +36,6 @@ from ._spec import EvalSpec
 logger = logging.getLogger(__name__)
 
 VALIDATION, HOLDOUT = "validation", "holdout"
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning))\b:?(.*)$")
 TAIL_CAP = 2000
 
 
@@ -81,19 +78,6 @@ def script_hash(path: Path) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return ""
-
-
-def failure_line(tail: str, exit_code: int | None) -> str:
-    """The evaluator's last exception line, or how it exited."""
-    for line in reversed(tail.splitlines()):
-        if _ERROR_LINE.match(line):
-            return line.strip()[:300]
-    if exit_code is not None and exit_code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
 
 
 class Grader:
@@ -164,7 +148,7 @@ class Grader:
             return done("timeout", problem=f"the evaluator timed out after {self.spec.timeout:g} s "
                                            "(raise --eval-timeout or make it faster)")
         if result.error or result.exit_code:
-            line = result.error or failure_line(tail, result.exit_code)
+            line = result.error or failure_reason(tail, result.exit_code)
             hint = ""
             if "FileNotFoundError" in line or "No such file" in line:
                 hint = " (the evaluator runs in the node's folder: the node must write the files it reads)"
