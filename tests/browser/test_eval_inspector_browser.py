@@ -41,5 +41,7 @@ def test_inspector_shows_graded_self_reported_and_evaluator_output(page, tmp_pat
     text = page.inner_text(".ar-insp")
     assert "graded by the evaluator · self-reported 1 (ignored)" in text
     assert "val_acc 0.05" in text and "Evaluator output (end)" in text
+    page.locator(".ar-fold input").first.uncheck()  # a failed leaf is folded away by default
+    page.wait_for_selector('.ar-row[data-id="1"]')
     failed = page.locator('.ar-row[data-id="1"]')
     assert "ar-k-eval_failed" in failed.get_attribute("class") and "evaluator failed" in failed.inner_text()

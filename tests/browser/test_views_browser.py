@@ -89,6 +89,7 @@ def test_fold_checkbox_changes_a_small_tree(page) -> None:
 def test_rows_keep_their_indent_when_a_node_joins_the_best_path(page) -> None:
     open_view(page, sample_tree())
     page.locator(".ar-fold input").first.uncheck()
+    page.wait_for_function("!document.querySelector('.ar-row.ar-group')")  # unfolded (the render is async)
     indents = "() => Object.fromEntries([...document.querySelectorAll('.ar-row[data-id]')].map((r) => [r.dataset.id, r.style.paddingLeft]))"
     before = page.evaluate(indents)
     # node 8 (a sibling of the old best's parent branch) becomes the best: the path moves
