@@ -237,6 +237,7 @@ def run_meta(
         # one: the progress plot shows it as a band around the baseline
         "noise_sd": _noise_sd(protocol, root),
         "nodes": len(nodes),
+        "ablated": sum(1 for n in nodes if n.operator is Operator.ABLATE),  # checks of the best's changes
         "done": sum(1 for n in others if n.status.is_finished()),
         "running": counts[Status.RUNNING.value],
         "counts": counts,
@@ -275,7 +276,9 @@ def executor_meta(nodes: Iterable[Node], executor: Mapping[str, Any] | None) -> 
 
 
 def _noise_sd(protocol: Protocol, root: Node | None) -> float | None:
-    for source in (getattr(protocol, "noise_sd", None), root.meta.get("noise_sd") if root is not None else None):
+    noise = root.meta.get("noise") if root is not None else None  # the noise floor's baseline runs (core.noise)
+    sigma = noise.get("sigma") if isinstance(noise, Mapping) else None
+    for source in (getattr(protocol, "noise_sd", None), root.meta.get("noise_sd") if root is not None else None, sigma):
         if isinstance(source, (int, float)) and finite(float(source)) is not None and source > 0:
             return float(source)
     return None

@@ -19,7 +19,7 @@ def cli_run(folder: Path) -> str:
     (folder / "script.py").write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "autoresearch_jupyter", "run", "script.py", "--metric", "m", "--maximize",
-                    "--steps", "3", "--warm", "off"], cwd=folder, env=env, check=True, capture_output=True, timeout=120)
+                    "--steps", "3", "--warm", "off", "--no-ablate"], cwd=folder, env=env, check=True, capture_output=True, timeout=120)
     (run_dir,) = (folder / ".autoresearch").iterdir()
     return run_dir.name
 

@@ -35,16 +35,19 @@ def test_sidebar_lists_a_cli_run_and_replace_cell_with_a_node(lab, page):
     page.click(SIDEBAR_TAB)
     item = run_item(page, run_id)
     expect(item).to_have_attribute("data-state", "finished")
+    tree = load_journal(lab.root / ".autoresearch" / run_id / "journal.jsonl").tree
+    best = max((n for n in tree if n.metric is not None and (n.kept or n.id == 0)), key=lambda n: n.metric)
     expect(item).to_contain_text("4 nodes")
-    expect(item).to_contain_text("best m ↑ 0.53")
+    expect(item).to_contain_text(f"best m ↑ {float(f'{best.metric:.6g}')}")
     expect(page.locator(".jp-AutoResearch-runsFolder")).to_have_text(".autoresearch")
 
     item.click()  # the run view: the shared tree view, read from the run's files
     view = page.locator(".jp-AutoResearch-runView")
     expect(view.locator('.ar-row[data-id="0"]')).to_be_visible()
     expect(view.locator(".ar-head")).to_contain_text(f"run {run_id}")
-    expect(view.locator(".ar-insp")).to_contain_text("node 0")  # the best node is selected first
-    view.locator(".ar-group").click()  # unfold the reverted leaves
+    expect(view.locator(".ar-insp")).to_contain_text(f"node {best.id}")  # the best node is selected first
+    view.locator(".ar-fold input").first.uncheck()  # unfold the reverted and failed leaves
+    expect(view.locator('.ar-row[data-id="1"]')).to_be_visible()
     view.locator('.ar-row[data-id="1"]').click()
     expect(view.locator(".ar-insp")).to_contain_text("node 1")
 

@@ -4,6 +4,8 @@ with the runs sidebar on the left and a run view on the right of the notebook pa
 from __future__ import annotations
 
 from chromium import need
+
+from autoresearch_jupyter.store.runs import RunDir
 from lab_helpers import cli_run, sources, write_notebook
 
 expect = need("playwright.sync_api").expect
@@ -29,4 +31,6 @@ def test_runs_sidebar_run_view_and_cell_button_in_notebook_7(notebook7, page):
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells[0].getSource().startsWith('# autoresearch')"
     )
-    assert sources(page, "nb.ipynb")[0].startswith(f"# autoresearch run {run_id}, node 0")
+    run = RunDir.open(notebook7.root / ".autoresearch" / run_id)
+    best = run.load().tree.best(run.protocol)
+    assert sources(page, "nb.ipynb")[0].startswith(f"# autoresearch run {run_id}, node {best.id}")

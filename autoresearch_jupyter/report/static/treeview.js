@@ -123,7 +123,9 @@ const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFix
 export function nodeCount(m) {
   const n = m.nodes ?? 0;
   if (typeof m.steps !== "number" || n === 0) return `${n} node${n === 1 ? "" : "s"}`;
-  return `${n} node${n === 1 ? "" : "s"} (baseline + ${Math.max(0, n - 1)} of ${m.steps})`;
+  const ab = m.ablated || 0;  // ablation checks at the end are nodes too, outside the step budget
+  const tail = ab ? ` + ${ab} ablation` : "";
+  return `${n} node${n === 1 ? "" : "s"} (baseline + ${Math.max(0, n - 1 - ab)} of ${m.steps}${tail})`;
 }
 
 // ---- the progress plot ------------------------------------------------------------------------
