@@ -85,9 +85,8 @@ def hunks(old: str, new: str) -> list[Hunk]:
     return out
 
 
-def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
-    """difflib's opcodes, with the common head and tail matched first: a proposal usually changes
-    a few tokens of a long script, and difflib is quadratic in the part it has to search."""
+def common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+    """How many items ``a`` and ``b`` share at their start and (after that) at their end."""
     n = min(len(a), len(b))
     head = 0
     while head < n and a[head] == b[head]:
@@ -95,6 +94,13 @@ def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
     tail = 0
     while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
         tail += 1
+    return head, tail
+
+
+def opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes, with the common head and tail matched first: a proposal usually changes
+    a few tokens of a long script, and difflib is quadratic in the part it has to search."""
+    head, tail = common_ends(a, b)
     ops: list[tuple[str, int, int, int, int]] = []
     if head:
         ops.append(("equal", 0, head, 0, head))
@@ -169,13 +175,7 @@ def _window(old: str, new: str) -> tuple[list[str], list[str], int]:
     """The changed middle lines of both scripts (one line of context before) and the 0-based
     index of the first of them: a proposal usually changes a few lines of a long script."""
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    n = min(len(a), len(b))
-    head = 0
-    while head < n and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
-        tail += 1
+    head, tail = common_ends(a, b)
     start = max(0, head - 1)
     return a[start:len(a) - tail], b[start:len(b) - tail], start
 
