@@ -218,7 +218,7 @@ def test_insert_hook_and_copy_give_the_exact_code(browser) -> None:
     page.click("button[data-act='insert']")
     detail = page.evaluate("window.inserted")
     assert detail == {"nodeId": 6, "code": tree[6].code, "runId": "r", "metricName": "val_acc", "metric": 0.9}
-    assert page.inner_text(".ar-note") == "node 6 inserted as a cell"
+    page.wait_for_function("document.querySelector('.ar-note').textContent === 'node 6 inserted as a cell'")  # async render
     page.click("button[data-act='copy']")
     page.wait_for_function("document.querySelector('.ar-note').textContent.includes('copied')")
     assert page.evaluate("navigator.clipboard.readText()") == tree[6].code
