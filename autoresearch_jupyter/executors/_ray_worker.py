@@ -110,8 +110,12 @@ def run_node(spec: Mapping[str, Any], node_zip: bytes, run_zip: bytes | None, so
         env = {k: remap(v, roots) for k, v in spec["env"].items()}
         if gpu_ids:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+        # the same sandbox view as on the driver: the run folder (use.pkl) and the source folder
+        # read-only, the source folder's files mirrored into the node folder
+        shown = tuple(Path(p) for p in (run_root, source) if p is not None)
         job = Job(node_id=spec["node_id"], script=workdir / spec["script_name"], workdir=workdir,
-                  timeout=spec["timeout"], env=env, log_name=spec["log_name"], cwd=cwd)
+                  timeout=spec["timeout"], env=env, log_name=spec["log_name"], cwd=cwd, readonly=shown,
+                  mirror=Path(source) if source is not None and cwd is None else None)
         executor = _local_executor(spec["local"], list(spec["warm_imports"]),
                                    {k: remap(v, roots) for k, v in spec["start_env"].items()})
         result = _wait(executor, job)

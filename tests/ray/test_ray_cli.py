@@ -47,7 +47,7 @@ def nodes_of(tmp_path: Path):
 def test_search_export_and_resume_on_ray(tmp_path, cli_env):
     (tmp_path / "score.py").write_text(SCORE)
     (tmp_path / "helper.py").write_text("OFFSET = 1.0\n")
-    ran = cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "4", "--workers", "2",
+    ran = cli("run", "score.py", "--metric", "score", "--maximize", "--steps", "4", "--workers", "2", "--no-ablate",
               "--executor", "ray", "--name", "r", "--timeout", "60", cwd=tmp_path, env=cli_env)
     assert ran.returncode == 0, ran.stderr + ran.stdout
     assert "executor ray at 127.0.0.1:" in ran.stdout and "2 CPU, 1 GPU" in ran.stdout
@@ -82,7 +82,7 @@ def test_kill_9_of_the_driver_leaves_no_node_running_and_resume_finishes(tmp_pat
     (tmp_path / "slow.py").write_text(SLOW.format(tag=tag))
     driver = subprocess.Popen(
         [sys.executable, "-m", "autoresearch_jupyter", "run", "slow.py", "--metric", "score", "--maximize",
-         "--steps", "4", "--workers", "2", "--executor", "ray", "--name", "k", "--timeout", "60"],
+         "--steps", "4", "--workers", "2", "--executor", "ray", "--no-ablate", "--name", "k", "--timeout", "60"],
         cwd=tmp_path, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     journal = None
@@ -142,7 +142,7 @@ def test_max_time_cancels_the_running_nodes_on_the_worker(tmp_path, cli_env):
         f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{tag}'])\n"
         "    time.sleep(300)\nprint(f'score: {x}')\n")
     started = time.monotonic()
-    ran = cli("run", "slow.py", "--metric", "score", "--maximize", "--steps", "4", "--workers", "2",
+    ran = cli("run", "slow.py", "--metric", "score", "--maximize", "--steps", "4", "--workers", "2", "--no-ablate",
               "--executor", "ray", "--timeout", "200", "--max-time", "20", cwd=tmp_path, env=cli_env)
     assert ran.returncode == 0, ran.stderr
     assert "max time of 20 s reached" in ran.stdout and time.monotonic() - started < 150

@@ -93,7 +93,8 @@ def test_fractional_gpus_run_two_nodes_at_once_on_one_device(ray_connected, tmp_
             "    time.sleep(0.05)\n"
             "json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), 'both': len(os.listdir(here)) == 2},"
             " open(os.environ['AUTORESEARCH_RESULT'], 'w'))\n")
-    with RayExecutor(workers=2, address=ray_connected, gpus_per_node=0.5, warm="off") as ex:
+    with RayExecutor(workers=2, address=ray_connected, gpus_per_node=0.5, warm="off",
+                     sandbox="off") as ex:  # the two nodes meet through a barrier folder on the host
         futures = [ex.submit(job=make_job(tmp_path, i, code, timeout=120, env={"BARRIER": str(barrier)}))
                    for i in (1, 2)]
         results = [f.result(timeout=240) for f in futures]
@@ -140,7 +141,8 @@ def test_at_most_workers_jobs_run_at_once(ray_connected, tmp_path, tmp_path_fact
     code = ("import json, os, time\nhere = os.environ['BARRIER']\n"
             "open(os.path.join(here, os.environ['AUTORESEARCH_NODE_ID']), 'w').close()\n"
             "time.sleep(3)\njson.dump({'seen': len(os.listdir(here))}, open(os.environ['AUTORESEARCH_RESULT'], 'w'))\n")
-    with RayExecutor(workers=1, address=ray_connected, warm="off") as ex:  # the cluster has room for 2
+    with RayExecutor(workers=1, address=ray_connected, warm="off",
+                     sandbox="off") as ex:  # the cluster has room for 2; nodes log to a shared host file
         futures = [ex.submit(job=make_job(tmp_path, i, code, env={"BARRIER": str(barrier)})) for i in (1, 2)]
         assert all(f.result(timeout=240).exit_code == 0 for f in futures)
     seen = [json.loads((tmp_path / "nodes" / str(i) / "result.json").read_text())["seen"] for i in (1, 2)]
