@@ -50,20 +50,21 @@ def sigma(tree: Tree) -> float:
 
 
 def sigma_bound(tree: Tree) -> float:
-    """The noise floor the keep rule uses: an 80% upper confidence bound on sigma.
+    """The noise floor the keep rule uses: a 65% upper confidence bound on sigma.
 
     Five baseline runs estimate sigma poorly (its own spread is about a third of it), and an
-    underestimate lets noise through as gains; ``sigma * sqrt((n - 1) / chi2_0.2(n - 1))`` errs
-    the other way on purpose. The chi-square quantile is Wilson-Hilferty's approximation."""
+    underestimate lets noise through as gains; ``sigma * sqrt((n - 1) / chi2_0.35(n - 1))`` errs
+    the other way, a little (a larger bound also hides real effects of a few sd). The chi-square
+    quantile is Wilson-Hilferty's approximation."""
     root = tree.root
     s = sigma(tree)
     if s == 0 or root is None:
         return 0.0
     dof = len(root.samples) - 1
     if dof <= 2:
-        q = {1: 0.0642, 2: 0.446}[dof]
+        q = {1: 0.2059, 2: 0.8616}[dof]
     else:
-        z = -0.8416  # the 20% quantile of the standard normal
+        z = -0.3853  # the 35% quantile of the standard normal
         q = dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
     return s * math.sqrt(dof / q)
 

@@ -11,6 +11,8 @@ noise floor as they are now, and the ambiguity of the baseline's metric, read ba
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import time
 from pathlib import Path
@@ -65,7 +67,15 @@ class Judge:
             return noise.confirm_runs(self.tree)
         best = self.tree.best(self.protocol)
         would_lead = best is None or self.protocol.better(samples[0], best.metric)  # type: ignore[arg-type]
-        return noise.confirm_runs(self.tree) if would_lead and self.keeps(node, samples[0]) else 1
+        # promising (one sd better than its parent) is enough to earn the confirmation runs: the
+        # verdict is then taken on their mean, with its own smaller spread (see keeps)
+        return noise.confirm_runs(self.tree) if would_lead and self._promising(node, samples[0]) else 1
+
+    def _promising(self, node: Node, metric: float) -> bool:
+        ancestor = self._ancestor(node)
+        if ancestor is None or ancestor.metric is None:
+            return True
+        return self.protocol.gain(metric, ancestor.metric) > self.sigma
 
     def combine(self, node: Node, runs: list[dict[str, Any]]) -> dict[str, Any]:
         """One node's fields from its runs: the first run's, with the mean metric of those that
@@ -87,7 +97,9 @@ class Judge:
                               "noise": {"runs": len(samples), "sigma": noise.sd(samples)}}
             fields["kept"] = True
         else:
-            fields["kept"] = node.operator is not Operator.ABLATE and self.keeps(node, fields["metric"])
+            # the verdict leaves out the first run: it was chosen for being lucky (selection bias)
+            confirm = samples[1:] if len(samples) > 2 else samples
+            fields["kept"] = node.operator is not Operator.ABLATE and self.keeps(node, noise.mean(confirm), len(confirm))
         return fields
 
     def judge(self, node: Node, stage: str, result: JobResult, node_dir: Path) -> dict[str, Any]:
@@ -139,15 +151,23 @@ class Judge:
                 fields.update(status=Status.OK, kept=self.keeps(node, metric))
         return fields
 
-    def keeps(self, node: Node, metric: float | None) -> bool:
-        """Keep or revert: a node is kept only if it beats its nearest working ancestor."""
+    def keeps(self, node: Node, metric: float | None, runs: int = 1) -> bool:
+        """Keep or revert: a node is kept only if it beats its nearest working ancestor. On a noisy
+        run the noise floor is that of the difference of two means: ``sigma * sqrt(1/n + 1/n_a)``
+        for ``runs`` runs of the node against the ancestor's."""
         if node.parent is None:
             return True
         if node.operator is Operator.ABLATE:
             return False
-        ancestor: Node | None = self.tree[node.parent]
-        while ancestor is not None and not ancestor.is_good:
-            ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
+        ancestor = self._ancestor(node)
         if ancestor is None or ancestor.metric is None or metric is None:
             return metric is not None
-        return self.protocol.improves(metric, ancestor.metric, self.sigma)
+        spread = self.sigma * math.sqrt(1 / max(1, runs) + 1 / max(1, len(ancestor.samples)))
+        return self.protocol.improves(metric, ancestor.metric, spread)
+
+    def _ancestor(self, node: Node) -> Node | None:
+        """The nearest working ancestor: what a node is judged against."""
+        ancestor: Node | None = self.tree[node.parent] if node.parent is not None else None
+        while ancestor is not None and not ancestor.is_good:
+            ancestor = self.tree[ancestor.parent] if ancestor.parent is not None else None
+        return ancestor
