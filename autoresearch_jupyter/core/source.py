@@ -178,3 +178,15 @@ def syntax_problem(code: str) -> str | None:
     except (ValueError, RecursionError, MemoryError) as err:
         return f"syntax error: {err or type(err).__name__}"
     return None
+
+
+def dotted_name(node: ast.AST, unknown: str = "") -> str:
+    """``np.random.seed`` for the expression a call or attribute names (``f()`` for a call's result,
+    ``unknown`` for anything else): how the guard, the proposers and the grader name callables."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{dotted_name(node.value, unknown)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return f"{dotted_name(node.func, unknown)}()"
+    return unknown

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..core.errors import EvaluatorError
+from ..core.source import dotted_name
 
 DEFAULT_TIMEOUT = 60.0
 CONTRACT_CAP = 1500  # characters of the evaluator's docstring / first comment block in prompts
@@ -237,15 +238,7 @@ def unpickling_calls(code: str) -> list[str]:
     found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = dotted_name(node.func)
             if name in _UNPICKLERS and name not in found:
                 found.append(name)
     return found
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""

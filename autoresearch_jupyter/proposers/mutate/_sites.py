@@ -34,7 +34,7 @@ from typing import Any
 
 from ...core.errors import ScriptError
 from ...core.protocol import frozen_spans
-from ...core.source import is_seed_name, parse, seed_aliases
+from ...core.source import dotted_name, is_seed_name, parse, seed_aliases
 
 # Names whose value defines the evaluation protocol, or the run's budget: never tuned.
 PROTOCOL_NAMES = frozenset(
@@ -175,13 +175,7 @@ def _search_comments(code: str) -> dict[int, tuple[Spec | None, str]]:
 
 
 def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    if isinstance(node, ast.Call):
-        return f"{_dotted(node.func)}()"
-    return "?"
+    return dotted_name(node, "?")
 
 
 def _plain_literal(node: ast.AST, strings: bool = False) -> tuple[bool, Any]:
